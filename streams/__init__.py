@@ -1,0 +1,1 @@
+"""Campaign KPI Streams: real-time KPIs for influencer-marketing campaigns."""
