@@ -1,0 +1,691 @@
+"""Deterministic generator of realistic, messy replay input (contract section 5.4).
+
+``generate(seed, size, big_reach=False)`` returns a :class:`Generated`: the JSON Lines of
+a multi-campaign input in replay format, the 1-based line numbers the generator made
+schema-invalid on purpose (the naive oracle takes that as given instead of re-implementing
+every field rule), and a counter of the features it planted (for sanity tests).
+
+Run as a script to write a file: ``python tests/oracle/generate.py OUT.jsonl [seed] [size]``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from timefmt import DAY, HOUR, MIN, SEC, format_time
+
+BASE = 1_717_372_800 * SEC  # 2024-06-03T00:00:00Z, a Monday
+
+TOPIC_OF_TYPE = {
+    "campaign": "campaigns",
+    "post_published": "posts",
+    "interaction": "interactions",
+    "click": "clicks",
+    "order": "orders",
+    "content_review": "content-reviews",
+}
+
+BOT_AGENTS = [
+    "Mozilla/5.0 (compatible; GoogleBot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; SemrushCRAWLER/1.0)",
+    "Mozilla/5.0 (compatible; Baiduspider/2.0)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "WhatsApp/2.23.20.0 A",
+    "TelegramBot (like TwitterBot)",
+    "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0 Safari/537.36",
+    "curl/8.4.0",
+    "python-requests/2.31.0",
+    "Wget/1.21.4",
+]
+HUMAN_AGENTS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    " Instagram 309.0",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 Safari",
+    "TikTok 32.5.3 rv:325031 (iPhone; iOS 17.1; fr_FR) Cronet",
+    "Mozilla/5.0 (Linux; Android 13; SM-S911B) Chrome/119.0 Mobile Safari/537.36 [FB_IAB]",
+]
+TIER_FOLLOWERS = {
+    "nano": (1_000, 10_000),
+    "micro": (10_000, 100_000),
+    "mid": (100_000, 500_000),
+    "macro": (500_000, 1_000_000),
+    "mega": (1_000_000, 5_000_000),
+}
+TIER_COST = {
+    "nano": (5_000, 30_000),
+    "micro": (30_000, 150_000),
+    "mid": (150_000, 600_000),
+    "macro": (600_000, 2_000_000),
+    "mega": (2_000_000, 8_000_000),
+}
+PLATFORMS = ["instagram", "tiktok", "youtube", "facebook", "x", "linkedin", "pinterest",
+             "twitch", "snapchat", "blog", "other"]
+FORMATS = ["post", "carousel", "reel", "story", "video", "short", "live", "other"]
+CRITERIA = ["brand_fit", "tone", "storytelling", "creativity", "reusability", "compliance"]
+ACTIONS = ["impression", "view", "like", "comment", "share", "save", "reply"]
+ACTION_WEIGHTS = [45, 22, 17, 4, 3, 5, 4]
+TIME_STYLES = ["s", "ms", "us", "us", "us", "ns", "+02:00", "-05:00", "lower"]
+
+
+@dataclass
+class Member:
+    influencer_id: str
+    tier: str
+    promo_codes: list[str]
+    link_ids: list[str]
+
+
+@dataclass
+class Plan:
+    cid: str
+    objective: str
+    currency: str
+    starts: int
+    ends: int
+    budget: int | None
+    attribution: int | None
+    targets: dict[str, Any] | None
+    roster: list[Member]
+    def_proc: int
+
+
+@dataclass
+class Post:
+    cid: str
+    post_id: str
+    member: Member
+    published: int
+    platform: str
+
+
+@dataclass
+class Generated:
+    lines: list[str]
+    schema_invalid: set[int]
+    features: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(order=True)
+class _Item:
+    proc: int
+    seq: int
+    line: str = field(compare=False)
+    schema_invalid: bool = field(compare=False, default=False)
+
+
+def _mixed_case(rng: random.Random, text: str) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in text)
+
+
+class _Builder:
+    def __init__(self, rng: random.Random, big_reach: bool) -> None:
+        self.rng = rng
+        self.big_reach = big_reach
+        self.items: list[_Item] = []
+        self.features: Counter[str] = Counter()
+        self.seq = 0
+        self.ids = 0
+
+    def new_id(self, prefix: str) -> str:
+        self.ids += 1
+        return f"{prefix}-{self.ids:06d}"
+
+    def time(self, t_us: int, style: str | None = None) -> str:
+        return format_time(t_us, style or self.rng.choice(TIME_STYLES))
+
+    def dumps(self, event: dict[str, Any]) -> str:
+        if self.rng.random() < 0.5:
+            return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(event)
+
+    def line(
+        self,
+        proc: int,
+        event: dict[str, Any] | None = None,
+        *,
+        topic: str | None = None,
+        key: str | bool | None = True,
+        raw_value: str | None = None,
+        timestamp: int | bool | None = True,
+        bare: bool | None = None,
+        schema_invalid: bool = False,
+        feature: str | None = None,
+    ) -> str:
+        """Add one line; return its text (so that it can be re-sent as an exact copy)."""
+        assert event is not None or raw_value is not None
+        value = raw_value if raw_value is not None else self.dumps(event or {})
+        if topic is None:
+            assert event is not None
+            topic = TOPIC_OF_TYPE[event["type"]]
+        if key is True:
+            assert event is not None
+            key = event["campaign_id"]
+        if bare is None:
+            bare = (
+                raw_value is None
+                and event is not None
+                and key == event.get("campaign_id")
+                and TOPIC_OF_TYPE.get(event.get("type", "")) == topic
+                and timestamp is True
+                and self.rng.random() < 0.2
+            )
+        if bare:
+            text = value
+            self.features["bare_line"] += 1
+        else:
+            env: dict[str, Any] = {"topic": topic, "key": key, "value": value}
+            if timestamp is True:
+                if self.rng.random() < 0.35:
+                    env["timestamp"] = proc // 1000
+            elif timestamp is not None and timestamp is not False:
+                env["timestamp"] = timestamp
+            if "timestamp" in env:
+                self.features["kafka_timestamp"] += 1
+            text = json.dumps(env, ensure_ascii=self.rng.random() < 0.5)
+        self.add_text(proc, text, schema_invalid=schema_invalid)
+        if feature:
+            self.features[feature] += 1
+        return text
+
+    def add_text(self, proc: int, text: str, *, schema_invalid: bool = False) -> None:
+        self.seq += 1
+        self.items.append(_Item(proc, self.seq, text, schema_invalid))
+
+
+def _plans(rng: random.Random, b: _Builder) -> list[Plan]:
+    def roster(cid: str, n: int, codes: list[str] | None = None) -> list[Member]:
+        members = []
+        tiers = list(TIER_FOLLOWERS)
+        for i in range(n):
+            iid = f"inf-{cid[4:8]}-{i + 1:02d}"
+            promo = [f"{cid[4:8].upper()}{i + 1}OFF"]
+            if codes and i < len(codes):
+                promo.append(codes[i])
+            links = [f"lnk-{cid[4:8]}-{i + 1:02d}-{j}" for j in range(rng.randint(1, 2))]
+            members.append(Member(iid, rng.choice(tiers[:4] if i else tiers), promo, links))
+        return members
+
+    return [
+        Plan("cmp-sunscreen-aw", "awareness", "EUR", BASE, BASE + 4 * DAY, 4_000_000, None,
+             {"impressions": 200_000, "reach": 80, "cpm_minor": 1500,
+              "engagement_rate_by_reach": 0.5, "emv_minor": 10_000},
+             roster("cmp-sunscreen-aw", 5), BASE - DAY),
+        Plan("cmp-mode-eng", "engagement", "USD", BASE + 6 * HOUR, BASE + 3 * DAY, 2_500_000, 0,
+             {"engagements": 5000, "cpe_minor": 40.5, "content_score": 4},
+             roster("cmp-mode-eng", 4), BASE - 2 * DAY),
+        Plan("cmp-shop-conv", "conversion", "EUR", BASE, BASE + 3 * DAY, 6_000_000, 3,
+             {"orders": 60, "revenue_minor": 300_000, "roas": 2, "cpa_minor": 5000,
+              "conversion_rate": 0.03, "clicks_valid": 500},
+             roster("cmp-shop-conv", 5, ["Straße10", "ÉTÉ-SOLDES"]), BASE - DAY + HOUR),
+        Plan("cmp-late-def", "conversion", "GBP", BASE, BASE + 2 * DAY, None, 1,
+             {"orders": 10}, roster("cmp-late-def", 3), BASE + 30 * HOUR),
+        Plan("cmp-夏-tiny", "awareness", "JPY", BASE + DAY, BASE + 3 * DAY, 0, 2, None,
+             roster("cmp-夏-tiny", 2), BASE - 3 * DAY),
+    ]
+
+
+def _definition(b: _Builder, p: Plan, occ: int, **overrides: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "event_id": b.new_id("evc"),
+        "type": "campaign",
+        "occurred_at": b.time(occ),
+        "campaign_id": p.cid,
+        "name": f"Campaign {p.cid}",
+        "brand": "Maison Exemple" if p.objective != "engagement" else None,
+        "objective": p.objective,
+        "starts_at": format_time(p.starts, "s"),
+        "ends_at": format_time(p.ends, "+02:00"),
+        "currency": p.currency,
+        "influencers": [
+            {"influencer_id": m.influencer_id, "tier": m.tier, "promo_codes": m.promo_codes,
+             "link_ids": m.link_ids}
+            for m in p.roster
+        ],
+    }
+    if p.budget is not None:
+        ev["budget_minor"] = p.budget
+    if p.attribution is not None:
+        ev["attribution_window_days"] = p.attribution
+    if p.targets is not None:
+        ev["targets"] = p.targets
+    ev.update(overrides)
+    return ev
+
+
+def _base(b: _Builder, typ: str, cid: str, occ: int, style: str | None = None) -> dict[str, Any]:
+    return {"event_id": b.new_id("ev"), "type": typ, "occurred_at": b.time(occ, style),
+            "campaign_id": cid}
+
+
+def generate(seed: int = 1, size: int = 10_000, big_reach: bool = False) -> Generated:
+    """Build a replay input of roughly ``size`` lines."""
+    rng = random.Random(seed)
+    b = _Builder(rng, big_reach)
+    plans = _plans(rng, b)
+    n_camp = len(plans)
+    viewer_pool = 4000 if big_reach else 90
+    per_campaign = max(size // n_camp, 200)
+
+    for p in plans:
+        _campaign(b, rng, p, per_campaign, viewer_pool)
+    _definitions_extra(b, rng, plans)
+    _invalid(b, rng, plans)
+
+    items = sorted(b.items)
+    lines = [it.line for it in items]
+    invalid = {i + 1 for i, it in enumerate(items) if it.schema_invalid}
+    return Generated(lines, invalid, b.features)
+
+
+def _delay(rng: random.Random, late_share: float) -> tuple[int, bool]:
+    """Processing delay after occurred_at: usually seconds, sometimes hours (late data)."""
+    r = rng.random()
+    if r < late_share:
+        return rng.randint(7 * HOUR, 48 * HOUR), True
+    if r < late_share * 2:
+        return rng.randint(1 * HOUR, 5 * HOUR), False
+    return rng.randint(0, 90 * SEC), False
+
+
+def _campaign(b: _Builder, rng: random.Random, p: Plan, budget: int, viewer_pool: int) -> None:
+    # The definition (C4's comes late in the file, after some of its orders).
+    b.line(p.def_proc, _definition(b, p, p.def_proc - 5 * MIN), feature="definition")
+    ghost = Member(f"inf-{p.cid[4:8]}-ghost", "micro", [], [f"lnk-{p.cid[4:8]}-ghost"])
+    members = [*p.roster, ghost]
+    n_posts = max(4, budget // 120)
+    posts: list[Post] = []
+    span = p.ends - p.starts - 12 * HOUR
+    for i in range(n_posts):
+        m = members[i % len(members)]
+        published = p.starts + rng.randint(0, span)
+        if i == 0:
+            published = p.starts + 10 * HOUR  # exactly on an hour boundary
+            b.features["hour_boundary"] += 1
+        post = Post(p.cid, f"pst-{p.cid[4:8]}-{i:04d}", m, published, rng.choice(PLATFORMS))
+        posts.append(post)
+        lo, hi = TIER_FOLLOWERS[m.tier]
+        ev = _base(b, "post_published", p.cid, published, "s" if i == 0 else None)
+        ev.update({"post_id": post.post_id, "influencer_id": m.influencer_id,
+                   "platform": post.platform, "format": rng.choice(FORMATS),
+                   "followers": rng.randint(lo, hi)})
+        if rng.random() < 0.85:
+            ev["cost_minor"] = rng.randint(*TIER_COST[m.tier])
+        if rng.random() < 0.1:
+            ev["cost_minor"] = None  # null is absent: default 0
+            b.features["null_field"] += 1
+        if rng.random() < 0.2:
+            ev["caption"] = "Nouvelle collection ☀️ #ad"  # unknown field, ignored
+            b.features["unknown_field"] += 1
+        delay, late = _delay(rng, 0.05)
+        text = b.line(published + delay, ev, feature="post_late" if late else "post")
+        if m is ghost:
+            b.features["post_by_unrostered"] += 1
+        if i % 17 == 3:
+            b.add_text(published + delay + rng.randint(1, 600) * SEC, text)
+            b.features["dup_exact_posts"] += 1
+        if i % 23 == 5:
+            again = dict(ev, event_id=b.new_id("ev"))
+            b.line(published + delay + HOUR, again, feature="dup_post_id_new_event_id")
+
+    n_inter = int(budget * 0.62)
+    n_clicks = int(budget * 0.2)
+    viewers = [f"vw-{p.cid[4:8]}-{i:05d}" for i in range(viewer_pool)]
+    visitors = [f"vis-{i:04d}" for i in range(60)]
+    sent_interactions: list[tuple[int, str]] = []
+    for i in range(n_inter):
+        post = rng.choice(posts)
+        occ = post.published + min(int(rng.weibullvariate(5 * HOUR, 0.8)), 60 * HOUR)
+        occ += rng.randint(0, SEC - 1)
+        action = rng.choices(ACTIONS, ACTION_WEIGHTS)[0]
+        style = None
+        if i % 97 == 11:  # offset time crossing midnight: 23:xx UTC is next day in +02:00
+            day_start = (occ // DAY) * DAY
+            occ = day_start + 23 * HOUR + rng.randint(0, 59 * MIN)
+            style = "+02:00"
+            b.features["offset_across_midnight"] += 1
+        if i % 131 == 7:  # exactly on a day start
+            occ = ((occ // DAY) + 1) * DAY
+            style = rng.choice(["s", "+02:00", "ms"])
+            b.features["day_boundary"] += 1
+        ev = _base(b, "interaction", p.cid, occ, style)
+        ev.update({"post_id": post.post_id, "influencer_id": post.member.influencer_id,
+                   "action": action})
+        if (action in ("impression", "view") and rng.random() < 0.85) or rng.random() < 0.3:
+            ev["viewer_id"] = rng.choice(viewers)
+        elif rng.random() < 0.1:
+            ev["viewer_id"] = None
+            b.features["null_field"] += 1
+        if rng.random() < 0.08:
+            ev["count"] = rng.choice([2, 3, 10, 250, rng.randint(2, 5000)])
+            b.features["count_gt_1"] += 1
+        elif rng.random() < 0.2:
+            ev["count"] = 1
+        delay, late = _delay(rng, 0.02)
+        proc = occ + delay
+        text = b.line(proc, ev, feature="interaction_late" if late else "interaction")
+        b.features[f"action_{action}"] += 1
+        sent_interactions.append((proc, text))
+        if i % 53 == 0:
+            b.add_text(proc + rng.randint(1, 120) * SEC, text)
+            b.features["dup_exact_interactions"] += 1
+        if i % 211 == 0:
+            b.add_text(proc + rng.randint(3 * HOUR, 20 * HOUR), text)
+            b.features["resend_interaction_beyond_horizon"] += 1
+
+    link_owner = [(m, lnk) for m in members for lnk in m.link_ids]
+    for i in range(n_clicks):
+        post = rng.choice(posts)
+        m = post.member
+        lnk = rng.choice(m.link_ids)
+        occ = post.published + min(int(rng.weibullvariate(3 * HOUR, 0.8)), 48 * HOUR)
+        occ += rng.randint(0, SEC - 1)
+        ev = _base(b, "click", p.cid, occ)
+        ev.update({"link_id": lnk, "influencer_id": m.influencer_id,
+                   "channel": rng.choice(["link", "swipe_up", "qr", "bio_link"])})
+        if rng.random() < 0.8:
+            ev["post_id"] = post.post_id
+        elif rng.random() < 0.3:
+            ev["post_id"] = None
+        if rng.random() < 0.85:
+            ev["visitor_id"] = rng.choice(visitors)
+        r = rng.random()
+        if r < 0.12:
+            ev["user_agent"] = _mixed_case(rng, rng.choice(BOT_AGENTS))
+            b.features["click_bot_ua"] += 1
+        elif r < 0.95:
+            ev["user_agent"] = rng.choice(HUMAN_AGENTS)
+        delay, late = _delay(rng, 0.02)
+        proc = occ + delay
+        text = b.line(proc, ev, feature="click_late" if late else "click")
+        if "post_id" not in ev or ev["post_id"] is None:
+            b.features["click_without_post"] += 1
+        if "visitor_id" not in ev:
+            b.features["click_without_visitor"] += 1
+        if i % 41 == 0:
+            b.add_text(proc + rng.randint(1, 200) * SEC, text)
+            b.features["dup_exact_clicks"] += 1
+        if i % 157 == 0:
+            b.add_text(proc + rng.randint(3 * HOUR, 20 * HOUR), text)
+            b.features["resend_click_beyond_horizon"] += 1
+        # Orders from clicks (last-click attribution by link).
+        if rng.random() < 0.06:
+            oocc = occ + rng.randint(MIN, 30 * HOUR)
+            _order(b, rng, p, oocc, link_id=lnk, feature="order_by_link")
+
+    # Every bot marker, each in mixed case, once per campaign.
+    t0 = p.starts + 7 * HOUR
+    for j, ua in enumerate(BOT_AGENTS):
+        m, lnk = link_owner[j % len(link_owner)]
+        ev = _base(b, "click", p.cid, t0 + j * MIN)
+        ev.update({"link_id": lnk, "influencer_id": m.influencer_id, "channel": "link",
+                   "visitor_id": f"vis-bot-{j}", "user_agent": _mixed_case(rng, ua)})
+        b.line(t0 + j * MIN + SEC, ev, feature="bot_marker")
+
+    # Repeat clicks: same visitor and link at +29 min (repeat), +31 min (valid again);
+    # another pair exactly 30 min apart (valid: the window is (t - 30 min, t]).
+    for k, gaps in enumerate([(0, 29, 31), (0, 30), (0, 0, 10)]):
+        m, lnk = link_owner[k % len(link_owner)]
+        start = p.starts + (9 + k) * HOUR + 17 * MIN
+        vis = f"vis-rep-{k}"
+        for g in gaps:
+            ev = _base(b, "click", p.cid, start + g * MIN)
+            ev.update({"link_id": lnk, "influencer_id": m.influencer_id, "channel": "qr",
+                       "visitor_id": vis, "user_agent": HUMAN_AGENTS[0]})
+            b.line(start + g * MIN + 2 * SEC, ev, feature="repeat_click_series")
+
+    # Orders by promo code (mixed case), unattributed, out of window, currency mismatch.
+    n_orders = max(8, budget // 40)
+    ends_window = p.ends + (7 if p.attribution is None else p.attribution) * DAY
+    for _ in range(n_orders):
+        occ = p.starts + rng.randint(HOUR, p.ends - p.starts)
+        r = rng.random()
+        if r < 0.45:
+            m = rng.choice(p.roster)
+            code = rng.choice(m.promo_codes)
+            code = code.upper() if "ß" in code else _mixed_case(rng, code)
+            _order(b, rng, p, occ, promo=code, feature="order_by_code")
+        elif r < 0.6:
+            _order(b, rng, p, occ, promo=rng.choice(["FREESHIP", "WELCOME10"]),
+                   feature="order_unknown_code")
+        elif r < 0.75:
+            _order(b, rng, p, occ, feature="order_unattributed")
+        elif r < 0.85:
+            m = rng.choice(p.roster)
+            _order(b, rng, p, occ, promo=m.promo_codes[0], link_id=rng.choice(p.roster).link_ids[0],
+                   feature="order_code_and_link")
+        else:
+            _order(b, rng, p, occ, link_id=rng.choice(link_owner)[1], feature="order_by_link")
+    _order(b, rng, p, ends_window, promo=p.roster[0].promo_codes[0], feature="order_at_window_end")
+    _order(b, rng, p, ends_window + 1, feature="order_out_of_window", delay=HOUR)
+    _order(b, rng, p, ends_window + 2 * DAY, promo=p.roster[1].promo_codes[0],
+           feature="order_out_of_window", delay=HOUR)
+    if p.cid == "cmp-shop-conv":
+        _order(b, rng, p, p.starts + 20 * HOUR, promo="STRASSE10", feature="order_casefold_sz")
+        _order(b, rng, p, p.starts - 2 * HOUR, promo="été-soldes", feature="order_before_start")
+    other = "USD" if p.currency != "USD" else "EUR"
+    _order(b, rng, p, p.starts + 26 * HOUR, currency=other, feature="order_currency_mismatch")
+    if p.cid == "cmp-late-def":
+        # Orders processed before the definition: unattributed, no currency or window check.
+        for j in range(4):
+            occ = p.starts + (2 + j) * HOUR
+            _order(b, rng, p, occ, promo=p.roster[0].promo_codes[0],
+                   currency=other if j == 0 else p.currency, feature="order_before_definition")
+
+    # Content reviews and re-reviews.
+    reviewers = ["rev-anne", "rev-bruno", "rev-chloé"]
+    for i, post in enumerate(posts):
+        if rng.random() < 0.35:
+            continue
+        for rv in rng.sample(reviewers, rng.randint(1, 2)):
+            occ = post.published + rng.randint(2 * HOUR, 30 * HOUR)
+            ev = _review(b, rng, p.cid, post, rv, occ=occ)
+            proc = occ + rng.randint(0, 3 * HOUR)
+            text = b.line(proc, ev, feature="review")
+            if i % 5 == 0:
+                newer = _review(b, rng, p.cid, post, rv, occ=occ + HOUR)
+                b.line(proc + 2 * HOUR, newer, feature="re_review_newer")
+            elif i % 5 == 1:
+                older = _review(b, rng, p.cid, post, rv, occ=occ - HOUR)
+                b.line(proc + 2 * HOUR, older, feature="re_review_older")
+            elif i % 5 == 2:
+                tie = _review(b, rng, p.cid, post, rv, occ=occ)
+                b.line(proc + 2 * HOUR, tie, feature="re_review_tie")
+            elif i % 5 == 3:
+                b.add_text(proc + 5 * MIN, text)
+                b.features["dup_exact_reviews"] += 1
+            elif i % 10 == 4:
+                other_m = rng.choice(members)
+                moved = _review(b, rng, p.cid, post, rv, occ=occ + 2 * HOUR)
+                moved["influencer_id"] = other_m.influencer_id
+                b.line(proc + 3 * HOUR, moved, feature="re_review_other_influencer")
+
+
+def _review(b: _Builder, rng: random.Random, cid: str, post: Post, reviewer: str, *,
+            occ: int) -> dict[str, Any]:
+    ev = _base(b, "content_review", cid, occ)
+    crit = rng.sample(CRITERIA, rng.randint(1, 6))
+    scores: dict[str, Any] = {c: rng.randint(1, 5) for c in crit}
+    if len(crit) < 6 and rng.random() < 0.2:
+        scores[next(c for c in CRITERIA if c not in crit)] = None  # null score: dropped
+        b.features["null_score"] += 1
+    ev.update({"post_id": post.post_id, "influencer_id": post.member.influencer_id,
+               "reviewer_id": reviewer, "scores": scores})
+    if rng.random() < 0.4:
+        ev["comment"] = rng.choice(["Très bon placement produit.", "Ton un peu forcé",
+                                    "Great hook in the first 2s", "Mention légale absente"])
+    return ev
+
+
+def _order(b: _Builder, rng: random.Random, p: Plan, occ: int, *, promo: str | None = None,
+           link_id: str | None = None, currency: str | None = None, feature: str,
+           delay: int | None = None) -> None:
+    ev = _base(b, "order", p.cid, occ)
+    ev.update({"order_id": b.new_id("ord"), "amount_minor": rng.randint(1_500, 25_000),
+               "currency": currency or p.currency})
+    if promo is not None:
+        ev["promo_code"] = promo
+    elif rng.random() < 0.2:
+        ev["promo_code"] = None
+    if link_id is not None:
+        ev["link_id"] = link_id
+    if rng.random() < 0.7:
+        ev["customer_id"] = f"cus-{rng.randint(1, 400):04d}"
+    proc = occ + (delay if delay is not None else rng.randint(0, 120) * SEC)
+    if p.cid == "cmp-late-def" and feature != "order_before_definition":
+        proc = max(proc, p.def_proc + MIN)
+    text = b.line(proc, ev, feature=feature)
+    r = rng.random()
+    if r < 0.05:
+        b.add_text(proc + rng.randint(1, 3600) * SEC, text)
+        b.features["dup_exact_orders"] += 1
+    elif r < 0.1:
+        again = dict(ev, event_id=b.new_id("ev"))
+        b.line(proc + rng.randint(1, 3600) * SEC, again, feature="dup_order_id_new_event_id")
+
+
+def _definitions_extra(b: _Builder, rng: random.Random, plans: list[Plan]) -> None:
+    aw, eng, conv = plans[0], plans[1], plans[2]
+    # Exact re-send of a definition.
+    text = b.line(aw.def_proc + HOUR, _definition(b, aw, aw.def_proc - 10 * MIN),
+                  feature="definition_v2")
+    b.add_text(aw.def_proc + 2 * HOUR, text)
+    b.features["dup_exact_campaigns"] += 1
+    # Newer definition of the conversion campaign: a longer attribution window, a new link,
+    # a new target; processed mid-campaign, so later orders see it.
+    conv.roster[0].link_ids.append("lnk-shop-new-1")
+    conv.attribution = 5
+    newer_occ = conv.starts + 36 * HOUR
+    newer = _definition(b, conv, newer_occ, targets={"orders": 80, "ctr": 0.02})
+    b.line(newer_occ + MIN, newer, feature="redefinition_newer")
+    # An older one (processed later): counted, does not replace.
+    older = _definition(b, conv, newer_occ - DAY, objective="engagement",
+                        targets={"likes": 5})
+    b.line(newer_occ + 2 * HOUR, older, feature="redefinition_older")
+    # A tie with the one in force: replaces it.
+    tie = _definition(b, conv, newer_occ, targets={"orders": 90, "ctr": 0.02, "reach": 50},
+                      budget_minor=6_500_000)
+    b.line(newer_occ + 3 * HOUR, tie, feature="redefinition_tie")
+    # A different currency: rejected whatever its time.
+    bad = _definition(b, eng, eng.def_proc + DAY, currency="EUR")
+    b.line(eng.starts + 12 * HOUR, bad, feature="redefinition_currency")
+    # Orders using the new link after the redefinition.
+    for j in range(3):
+        _order(b, rng, conv, newer_occ + (4 + j) * HOUR, link_id="lnk-shop-new-1",
+               feature="order_by_new_link")
+
+
+def _invalid(b: _Builder, rng: random.Random, plans: list[Plan]) -> None:
+    p = plans[0]
+    cid = p.cid
+    member = p.roster[0]
+    t = p.starts + 14 * HOUR
+
+    def click(occ: int) -> dict[str, Any]:
+        ev = _base(b, "click", cid, occ)
+        ev.update({"link_id": member.link_ids[0], "influencer_id": member.influencer_id,
+                   "channel": "link", "visitor_id": "vis-0001"})
+        return ev
+
+    def inter(occ: int, **kw: Any) -> dict[str, Any]:
+        ev = _base(b, "interaction", cid, occ)
+        ev.update({"post_id": f"pst-{cid[4:8]}-0000", "influencer_id": member.influencer_id,
+                   "action": "like"})
+        ev.update(kw)
+        return ev
+
+    # malformed_json
+    for k, raw in enumerate(['{"event_id": "x1", "type": "click", ', "",
+                             '{"type": "click", "n": NaN}', '{"a": 1,}', "{'a': 1}"]):
+        b.line(t + k * MIN, topic="clicks", key=cid, raw_value=raw, bare=False,
+               feature="bad_malformed_json")
+    # schema_violation (tagged)
+    conv_cid = plans[2].cid
+    sv: list[tuple[str, str]] = [
+        ("clicks", "[1, 2, 3]"),
+        ("clicks", json.dumps({k: v for k, v in click(t).items() if k != "type"})),
+        ("clicks", json.dumps(dict(click(t), type=5))),
+        ("interactions", json.dumps(inter(t, count=0))),
+        ("interactions", json.dumps(inter(t, count=2.0))),
+        ("interactions", json.dumps(inter(t, count=True))),
+        ("interactions", json.dumps(inter(t, action=None))),
+        ("interactions", json.dumps(inter(t, action="poke"))),
+        ("interactions", json.dumps(inter(t, viewer_id="viewer with space"))),
+        ("interactions", json.dumps(inter(t, post_id="a|b"))),
+        ("interactions", json.dumps(inter(t, count=2**70))),
+        ("interactions", json.dumps(dict(inter(t), occurred_at="2024-06-03 10:00:00Z"))),
+        ("interactions", json.dumps(dict(inter(t), occurred_at="2024-06-03T10:00:60Z"))),
+        ("clicks", json.dumps(dict(click(t), channel="email"))),
+        ("content-reviews", json.dumps({**_base(b, "content_review", cid, t), "post_id": "p1",
+                                        "influencer_id": "i1", "reviewer_id": "r1",
+                                        "scores": {"humour": 3}})),
+        ("content-reviews", json.dumps({**_base(b, "content_review", cid, t), "post_id": "p1",
+                                        "influencer_id": "i1", "reviewer_id": "r1",
+                                        "scores": {"tone": 6}})),
+        ("orders", json.dumps({**_base(b, "order", cid, t), "order_id": "o-neg",
+                               "amount_minor": -5, "currency": "EUR"})),
+        ("orders", json.dumps({**_base(b, "order", cid, t), "order_id": "o-cur",
+                               "amount_minor": 500, "currency": "eur"})),
+        ("posts", json.dumps({**_base(b, "post_published", cid, t), "post_id": "p-x",
+                              "influencer_id": member.influencer_id, "platform": "myspace",
+                              "format": "post", "followers": 10})),
+        ("posts", json.dumps({**_base(b, "post_published", cid, t), "post_id": "p-y",
+                              "influencer_id": member.influencer_id, "platform": "tiktok",
+                              "format": "post", "followers": "1000"})),
+        ("campaigns", json.dumps(_definition(b, plans[2], t, ends_at=format_time(t, "s"),
+                                             starts_at=format_time(t, "s")))),
+    ]
+    dup_code = _definition(b, plans[2], t)
+    dup_code["influencers"][1]["promo_codes"] = [plans[2].roster[0].promo_codes[0].lower()]
+    sv.append(("campaigns", json.dumps(dup_code)))
+    for k, (topic, raw) in enumerate(sv):
+        key = conv_cid if topic == "campaigns" else cid
+        b.line(t + k * MIN + 30 * SEC, topic=topic, key=key, raw_value=raw, bare=False,
+               schema_invalid=True, feature="bad_schema_violation")
+    # type_mismatch: a well-formed click on interactions, an order on posts.
+    b.line(t + HOUR, click(t + HOUR), topic="interactions", bare=False, feature="bad_type")
+    ev = _base(b, "order", cid, t + HOUR)
+    ev.update({"order_id": "o-tm", "amount_minor": 100, "currency": "EUR"})
+    b.line(t + HOUR, ev, topic="posts", bare=False, feature="bad_type")
+    # key_mismatch: null key, another campaign's id, a case variant.
+    wrong_keys: list[str | None] = [None, plans[1].cid, cid.upper()]
+    for k, wrong in enumerate(wrong_keys):
+        b.line(t + HOUR + k * SEC, click(t + HOUR), key=wrong, bare=False, feature="bad_key")
+    # future_timestamp: occurred_at more than 1 h after the record timestamp; and the
+    # boundary (exactly 1 h) which is valid.
+    occ = t + 2 * HOUR
+    b.line(occ, click(occ), timestamp=(occ - 2 * HOUR) // 1000, bare=False,
+           feature="bad_future_timestamp")
+    b.line(occ, click(occ), timestamp=(occ - HOUR) // 1000, bare=False,
+           feature="future_timestamp_boundary_ok")
+    # too_large: a post with a 70 KB unknown field.
+    big = _base(b, "post_published", cid, t)
+    big.update({"post_id": "p-big", "influencer_id": member.influencer_id,
+                "platform": "blog", "format": "post", "followers": 5, "blob": "x" * 70_000})
+    b.line(t + 3 * HOUR, big, bare=False, feature="bad_too_large")
+    # Lines that are not Kafka records: skipped, not dead-lettered.
+    b.add_text(t + 3 * HOUR, "this is not json")
+    b.add_text(t + 3 * HOUR, json.dumps({"topic": "unknown-topic", "key": cid, "value": "{}"}))
+    b.features["bad_line"] += 2
+
+
+def main(argv: list[str]) -> None:
+    out = argv[1]
+    seed = int(argv[2]) if len(argv) > 2 else 1
+    size = int(argv[3]) if len(argv) > 3 else 10_000
+    g = generate(seed, size)
+    with open(out, "w", encoding="utf-8") as f:
+        for line in g.lines:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
