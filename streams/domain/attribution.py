@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from streams.domain.events import RosterEntry
+from streams.domain.events import CampaignDefined, Order, RosterEntry
 
 
 def fold_code(code: str) -> str:
@@ -34,3 +34,19 @@ def index_roster(roster: Iterable[RosterEntry]) -> tuple[dict[str, str], dict[st
                     f"link id {link_id!r} belongs to both {owner!r} and {entry.influencer_id!r}"
                 )
     return code_owners, link_owners
+
+
+def attribute(
+    definition: CampaignDefined | None, order: Order
+) -> tuple[str | None, str]:
+    """``(influencer_id or None, channel)`` of an order: promo code first, then link."""
+    if definition is not None:
+        if order.promo_code is not None:
+            owner = definition.code_owners.get(fold_code(order.promo_code))
+            if owner is not None:
+                return owner, "code"
+        if order.link_id is not None:
+            owner = definition.link_owners.get(order.link_id)
+            if owner is not None:
+                return owner, "link"
+    return None, "unattributed"
