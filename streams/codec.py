@@ -1,0 +1,867 @@
+r"""The one place where bytes become events (and dead-letter reasons are decided).
+
+:func:`decode` turns one Kafka record of a logical input topic into a typed, immutable event
+of :mod:`streams.domain.events`, or raises :class:`~streams.domain.errors.InvalidRecord` with
+the reason of the *first* failing check of contract v1, section 4:
+
+1. ``too_large``        value > 64 KiB (> 1 MiB on ``campaigns``);
+2. ``malformed_json``   not UTF-8, or not RFC 8259 JSON (``NaN``/``Infinity`` are not JSON);
+3. ``schema_violation`` not an object, or ``type`` missing or not a string;
+4. ``type_mismatch``    ``type`` is not the topic's type;
+5. ``schema_violation`` any other rule of section 1;
+6. ``key_mismatch``     key missing, not UTF-8, or not the ``campaign_id``;
+7. ``future_timestamp`` ``occurred_at`` > record timestamp + 1 hour.
+
+``currency_mismatch`` needs the campaign definition in force, so the domain engine decides it.
+
+The validators are written by hand (no generic JSON Schema validator at run time): decoding
+an interaction has to cost a few microseconds. ``schemas/*.schema.json`` describe the same
+rules and are the oracle ``tests/contract`` holds this module to.
+
+JSON reading choices (see also ``docs/contract-decisions.md``):
+
+* orjson parses; when it refuses a document, the standard library decides whether the
+  document is JSON after all (orjson refuses a few RFC 8259 texts, e.g. ``1e400``).
+* Integers beyond 64 bits are JSON: they fail the range checks (``schema_violation``).
+* A string holding a lone surrogate escape (``"\ud800"``) is grammatically JSON but denotes
+  no Unicode text and cannot be written as UTF-8 again (every output of ours is UTF-8):
+  it is ``malformed_json``, wherever it appears, like orjson decides.
+* A byte order mark is ``malformed_json`` (RFC 8259 8.1: JSON text must not begin with one).
+* A document nested deeper than the parsers allow (about 1000 levels; RFC 8259 section 9
+  lets parsers limit depth) is a ``schema_violation``: it is JSON, but not one we accept.
+* A number too large for a double (``1e400``) is a ``schema_violation`` wherever a number is
+  read (integers out of range; a ``targets`` entry must be finite).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import orjson
+
+from streams.domain.attribution import index_roster
+from streams.domain.errors import InvalidRecord
+from streams.domain.events import (
+    ACTIONS,
+    CAMPAIGNS,
+    CHANNELS,
+    CRITERIA,
+    FORMATS,
+    OBJECTIVES,
+    PLATFORMS,
+    TIERS,
+    TOPIC_TYPES,
+    AnyEvent,
+    CampaignDefined,
+    Click,
+    ContentReview,
+    Interaction,
+    Order,
+    PostPublished,
+    RosterEntry,
+)
+from streams.domain.kpis import KPI_NAMES
+
+__all__ = [
+    "MAX_FUTURE_US",
+    "MAX_VALUE_BYTES",
+    "MAX_VALUE_BYTES_CAMPAIGNS",
+    "decode",
+    "dumps",
+    "encode_dead_letter",
+    "is_id",
+    "loads",
+    "parse_time",
+]
+
+MAX_VALUE_BYTES: Final = 65_536
+"""Largest record value accepted on every topic but ``campaigns`` (64 KiB)."""
+MAX_VALUE_BYTES_CAMPAIGNS: Final = 1_048_576
+"""Largest record value accepted on ``campaigns`` (1 MiB)."""
+DLQ_VALUE_BYTES: Final = 65_536
+"""A dead-letter record carries at most this many bytes of the original value."""
+MAX_FUTURE_US: Final = 3_600_000_000
+"""``occurred_at`` may be at most this much later than the record timestamp (1 hour)."""
+DEFAULT_MAX: Final = 10**15
+"""Upper bound of an integer whose table row gives none (contract 1.8)."""
+
+MAX_ROSTER: Final = 10_000
+_E = TypeVar("_E")
+_CACHE_MAX: Final = 1 << 16
+"""Bound of each validation cache (ids, time prefixes, time tails)."""
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialize to compact UTF-8 JSON, keys in insertion order.
+
+    Floats come out as the shortest decimal that reads back as the same double (contract 5);
+    dataclasses serialize as objects.
+    """
+    return orjson.dumps(obj)
+
+
+def loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """Parse JSON text (strict RFC 8259: no ``NaN``/``Infinity``, UTF-8 only)."""
+    return orjson.loads(data)
+
+
+class _NotJsonError(Exception):
+    """The value is not RFC 8259 JSON (or not UTF-8)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJsonError(f"{name} is not a JSON value")
+
+
+def _parse_int(digits: str) -> int | float:
+    # The standard library refuses to convert integers of more than 4300 digits; such a
+    # number is still JSON, so it becomes an out-of-range value instead of an error.
+    if len(digits) > 400:
+        return float("-inf") if digits.startswith("-") else float("inf")
+    return int(digits)
+
+
+def _has_surrogate(value: Any) -> bool:
+    # Iterative walk: documents here may be nested up to the parser's depth limit.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif type(item) is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return False
+
+
+def _parse_slow(value: bytes) -> Any:
+    """Decide what orjson refused: not JSON (``_NotJsonError``) or JSON we read another way."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _NotJsonError(f"value is not UTF-8 (byte {exc.start})") from None
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise _NotJsonError(f"value is not JSON: {exc.msg} at char {exc.pos}") from None
+    except RecursionError:
+        raise InvalidRecord(
+            "schema_violation", "value nests deeper than the parser allows"
+        ) from None
+    if _has_surrogate(parsed):
+        raise _NotJsonError("value holds a lone surrogate escape, which is not Unicode text")
+    return parsed
+
+
+# --------------------------------------------------------------------------------------------
+# Ids, strings, numbers, times
+
+
+# An id: 1..128 code points, none of them Unicode White_Space (U+0009..U+000D, U+0020, U+0085,
+# U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000), Cc (U+0000..U+001F,
+# U+007F..U+009F), '{', '}' or '|'.
+_ID_FORBIDDEN: Final = (
+    "\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000{}|"
+)
+_ID_MATCH: Final = re.compile(f"[^{_ID_FORBIDDEN}]{{1,128}}").fullmatch
+
+
+# Ids that recur (campaign, post, influencer, link) are remembered once validated: a set
+# lookup costs a tenth of the regex. Bounded, cleared when full.
+_KNOWN_IDS: set[str] = set()
+
+
+def _learn_id(name: str, value: object) -> None:
+    """Validate a recurring id and remember it; raise schema_violation when it is not one."""
+    if not (type(value) is str and _ID_MATCH(value)):
+        raise _bad_id(name, value)
+    if len(_KNOWN_IDS) >= _CACHE_MAX:
+        _KNOWN_IDS.clear()
+    _KNOWN_IDS.add(value)
+
+
+def is_id(value: object) -> bool:
+    """Whether ``value`` is an id of contract 1.8."""
+    return type(value) is str and _ID_MATCH(value) is not None
+
+
+# A time is cut in two parts validated (and cached) on their own: the 16-character prefix
+# "YYYY-MM-DDTHH:MM" -> epoch seconds of that minute as written, and the tail
+# ":SS[.fraction](Z|+hh:mm|-hh:mm)" -> microseconds to add (seconds + fraction - offset).
+# Event times cluster in minutes and most producers write milliseconds, so both caches hit
+# almost always; a miss costs one regex match. Both are bounded (cleared when full).
+_PREFIX_MATCH: Final = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]",
+    re.ASCII,
+).fullmatch
+_TAIL_MATCH: Final = re.compile(
+    r":([0-5][0-9])(?:\.([0-9]+))?(?:[Zz]|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))", re.ASCII
+).fullmatch
+_DAYS_IN_MONTH: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_PREFIXES: dict[str, int] = {}
+_TAILS: dict[str, int] = {}
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _prefix(prefix: str) -> int | None:
+    if _PREFIX_MATCH(prefix) is None:
+        return None
+    year, month, day = int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10])
+    last = _DAYS_IN_MONTH[month]
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        last = 29
+    if not (1970 <= year <= 2100 and day <= last):
+        return None
+    seconds = (
+        _days_from_civil(year, month, day) * 86400
+        + int(prefix[11:13]) * 3600
+        + int(prefix[14:16]) * 60
+    )
+    if len(_PREFIXES) >= _CACHE_MAX:
+        _PREFIXES.clear()
+    _PREFIXES[prefix] = seconds
+    return seconds
+
+
+def _tail(tail: str) -> int | None:
+    match = _TAIL_MATCH(tail)
+    if match is None:
+        return None
+    second, fraction, sign, off_h, off_m = match.groups()
+    seconds = int(second)
+    if sign is not None:
+        offset = int(off_h) * 3600 + int(off_m) * 60
+        seconds += -offset if sign == "+" else offset
+    micros = seconds * 1_000_000
+    if fraction is not None:
+        micros += int(fraction[:6].ljust(6, "0"))
+    if len(_TAILS) >= _CACHE_MAX:
+        _TAILS.clear()
+    _TAILS[tail] = micros
+    return micros
+
+
+def parse_time(value: object) -> int | None:
+    """Microseconds since the epoch (UTC) of a contract time, or None when it is not one.
+
+    ``YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)``, ``T``/``Z`` in either case, seconds 00..59,
+    a real calendar date, year 1970..2100 as written; fraction digits beyond the sixth are
+    dropped (truncated).
+    """
+    if type(value) is not str:
+        return None
+    prefix = value[:16]
+    seconds = _PREFIXES.get(prefix)
+    if seconds is None:
+        seconds = _prefix(prefix)
+        if seconds is None:
+            return None
+    tail = value[16:]
+    micros = _TAILS.get(tail)
+    if micros is None:
+        micros = _tail(tail)
+        if micros is None:
+            return None
+    return seconds * 1_000_000 + micros
+
+
+# --------------------------------------------------------------------------------------------
+# Error details
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is str:
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 72 else text[:64] + '..."'
+    if type(value) is dict:
+        return "an object"
+    if type(value) is list:
+        return "an array"
+    return repr(value)[:64]
+
+
+def _violation(name: str, rule: str, value: object) -> InvalidRecord:
+    if value is None:
+        return InvalidRecord("schema_violation", f"field '{name}' is required")
+    return InvalidRecord("schema_violation", f"field '{name}' must be {rule}, got {_show(value)}")
+
+
+def _bad_id(name: str, value: object) -> InvalidRecord:
+    return _violation(
+        name, "an id (1..128 characters, no whitespace, control character, '{', '}' or '|')",
+        value,
+    )
+
+
+def _bad_time(name: str, value: object) -> InvalidRecord:
+    return _violation(
+        name, "a time YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm), year 1970..2100", value
+    )
+
+
+def _bad_int(name: str, low: int, high: int, value: object) -> InvalidRecord:
+    return _violation(name, f"an integer in {low}..{high}", value)
+
+
+def _bad_enum(name: str, allowed: frozenset[str], value: object) -> InvalidRecord:
+    return _violation(name, "one of " + ", ".join(sorted(allowed)), value)
+
+
+def _bad_str(name: str, low: int, high: int, value: object) -> InvalidRecord:
+    if low == 0:
+        return _violation(name, f"a string of at most {high} characters", value)
+    return _violation(name, f"a string of {low}..{high} characters", value)
+
+
+# --------------------------------------------------------------------------------------------
+# Field readers (the slow but general path; the hot decoders inline the same checks)
+
+
+def _req_id(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if type(value) is str and _ID_MATCH(value):
+        return value
+    raise _bad_id(name, value)
+
+
+def _opt_id(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None or (type(value) is str and _ID_MATCH(value)):
+        return value
+    raise _bad_id(name, value)
+
+
+def _req_time(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    parsed = parse_time(value)
+    if parsed is None:
+        raise _bad_time(name, value)
+    return parsed
+
+
+def _req_enum(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str:
+    value = obj.get(name)
+    if type(value) is str and value in allowed:
+        return value
+    raise _bad_enum(name, allowed, value)
+
+
+def _req_int(obj: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = obj.get(name)
+    if type(value) is int and low <= value <= high:
+        return value
+    raise _bad_int(name, low, high, value)
+
+
+def _opt_int(obj: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = obj.get(name)
+    if value is None or (type(value) is int and low <= value <= high):
+        return value
+    raise _bad_int(name, low, high, value)
+
+
+def _req_str(obj: dict[str, Any], name: str, low: int, high: int) -> str:
+    value = obj.get(name)
+    if type(value) is str and low <= len(value) <= high:
+        return value
+    raise _bad_str(name, low, high, value)
+
+
+def _opt_str(obj: dict[str, Any], name: str, low: int, high: int) -> str | None:
+    value = obj.get(name)
+    if value is None or (type(value) is str and low <= len(value) <= high):
+        return value
+    raise _bad_str(name, low, high, value)
+
+
+def _currency(obj: dict[str, Any]) -> str:
+    value = obj.get("currency")
+    if type(value) is str and len(value) == 3 and value.isascii() and value.isalpha() and (
+        value.isupper()
+    ):
+        return value
+    raise _violation("currency", "3 capital ASCII letters (ISO 4217)", value)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoders, one per event type. Each returns the event; the common checks after the schema
+# (key, future timestamp) run in decode().
+
+
+def _fast_constructor(cls: type[_E], names: tuple[str, ...]) -> Callable[..., _E]:
+    """A positional constructor of a frozen slotted dataclass that skips its ``__init__``.
+
+    A frozen dataclass sets each field through ``object.__setattr__`` (~1 us for eight fields,
+    a fifth of an interaction's budget); calling the slot descriptors directly halves that.
+    Only used when the fields are exactly ``names``, in that order, with no ``__post_init__``;
+    otherwise the class itself is returned, so a change of the domain types stays correct.
+    """
+    if (
+        tuple(field.name for field in dataclasses.fields(cls)) != names  # type: ignore[arg-type]
+        or hasattr(cls, "__post_init__")
+        or not all(type(getattr(cls, name)).__name__ == "member_descriptor" for name in names)
+    ):
+        return cls
+    params = ", ".join(f"a{i}" for i in range(len(names)))
+    body = "".join(f"    s{i}(o, a{i})\n" for i in range(len(names)))
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    namespace.update({f"s{i}": getattr(cls, name).__set__ for i, name in enumerate(names)})
+    exec(f"def make({params}):\n    o = new(cls)\n{body}    return o\n", namespace)
+    made: Callable[..., _E] = namespace["make"]
+    return made
+
+
+_new_interaction: Final = _fast_constructor(
+    Interaction,
+    ("event_id", "occurred_at_us", "campaign_id", "post_id", "influencer_id", "action",
+     "viewer_id", "count"),
+)
+_new_click: Final = _fast_constructor(
+    Click,
+    ("event_id", "occurred_at_us", "campaign_id", "link_id", "influencer_id", "channel",
+     "post_id", "visitor_id", "user_agent"),
+)
+_new_order: Final = _fast_constructor(
+    Order,
+    ("event_id", "occurred_at_us", "campaign_id", "order_id", "amount_minor", "currency",
+     "promo_code", "link_id", "customer_id"),
+)
+
+
+def _campaign(obj: dict[str, Any]) -> CampaignDefined:
+    event_id = _req_id(obj, "event_id")
+    occurred_at = _req_time(obj, "occurred_at")
+    campaign_id = _req_id(obj, "campaign_id")
+    name = _req_str(obj, "name", 1, 200)
+    brand = _opt_str(obj, "brand", 0, 200)
+    objective = _req_enum(obj, "objective", OBJECTIVES)
+    starts_at = _req_time(obj, "starts_at")
+    ends_at = _req_time(obj, "ends_at")
+    if ends_at <= starts_at:
+        raise InvalidRecord(
+            "schema_violation",
+            f"field 'ends_at' must be later than 'starts_at', got {_show(obj['ends_at'])} "
+            f"and {_show(obj['starts_at'])}",
+        )
+    currency = _currency(obj)
+    budget = _opt_int(obj, "budget_minor", 0, DEFAULT_MAX)
+    window = _opt_int(obj, "attribution_window_days", 0, 90)
+    targets = _targets(obj.get("targets"))
+    roster = _roster(obj.get("influencers"))
+    try:
+        code_owners, link_owners = index_roster(roster)
+    except ValueError as exc:
+        raise InvalidRecord("schema_violation", f"field 'influencers': {exc}") from None
+    return CampaignDefined(
+        event_id=event_id,
+        occurred_at_us=occurred_at,
+        campaign_id=campaign_id,
+        name=name,
+        objective=objective,
+        starts_at_us=starts_at,
+        ends_at_us=ends_at,
+        currency=currency,
+        brand=brand,
+        budget_minor=budget,
+        attribution_window_days=7 if window is None else window,
+        targets=targets,
+        influencers=roster,
+        code_owners=code_owners,
+        link_owners=link_owners,
+    )
+
+
+def _targets(value: object) -> dict[str, float]:
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise _violation("targets", "an object", value)
+    targets: dict[str, float] = {}
+    for name, target in value.items():
+        if name not in KPI_NAMES or target is None:
+            continue
+        if type(target) is int or type(target) is float:
+            try:
+                number = float(target)
+            except OverflowError:
+                number = float("inf")
+            if 0 < number < float("inf"):
+                targets[name] = number
+                continue
+        raise _violation(f"targets.{name}", "a positive finite number", target)
+    return targets
+
+
+def _roster(value: object) -> tuple[RosterEntry, ...]:
+    if value is None:
+        return ()
+    if type(value) is not list or len(value) > MAX_ROSTER:
+        rule = f"an array of at most {MAX_ROSTER} influencers"
+        shown = f"an array of {len(value)} items" if type(value) is list else value
+        raise _violation("influencers", rule, shown)
+    entries = []
+    for index, item in enumerate(value):
+        where = f"influencers[{index}]"
+        if type(item) is not dict:
+            raise _violation(where, "an object", item)
+        influencer_id = item.get("influencer_id")
+        if not (type(influencer_id) is str and _ID_MATCH(influencer_id)):
+            raise _bad_id(f"{where}.influencer_id", influencer_id)
+        tier = item.get("tier")
+        if tier is not None and not (type(tier) is str and tier in TIERS):
+            raise _bad_enum(f"{where}.tier", TIERS, tier)
+        codes = _str_array(item.get("promo_codes"), f"{where}.promo_codes", False)
+        links = _str_array(item.get("link_ids"), f"{where}.link_ids", True)
+        entries.append(RosterEntry(influencer_id, tier, codes, links))
+    return tuple(entries)
+
+
+def _str_array(value: object, where: str, ids: bool) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    rule = "an array of ids" if ids else "an array of strings of 1..64 characters"
+    if type(value) is not list:
+        raise _violation(where, rule, value)
+    for index, item in enumerate(value):
+        if ids:
+            if not (type(item) is str and _ID_MATCH(item)):
+                raise _bad_id(f"{where}[{index}]", item)
+        elif not (type(item) is str and 1 <= len(item) <= 64):
+            raise _bad_str(f"{where}[{index}]", 1, 64, item)
+    return tuple(value)
+
+
+def _post(obj: dict[str, Any]) -> PostPublished:
+    event_id = _req_id(obj, "event_id")
+    occurred_at = _req_time(obj, "occurred_at")
+    campaign_id = _req_id(obj, "campaign_id")
+    post_id = _req_id(obj, "post_id")
+    influencer_id = _req_id(obj, "influencer_id")
+    platform = _req_enum(obj, "platform", PLATFORMS)
+    format_ = _req_enum(obj, "format", FORMATS)
+    followers = _req_int(obj, "followers", 0, DEFAULT_MAX)
+    cost = _opt_int(obj, "cost_minor", 0, DEFAULT_MAX)
+    return PostPublished(
+        event_id, occurred_at, campaign_id, post_id, influencer_id, platform, format_,
+        followers, 0 if cost is None else cost,
+    )
+
+
+def _interaction(obj: dict[str, Any]) -> Interaction:
+    # Hot path: every check inlined (a function call costs as much as a check).
+    get = obj.get
+    event_id = get("event_id")
+    if not (type(event_id) is str and _ID_MATCH(event_id)):
+        raise _bad_id("event_id", event_id)
+    occurred = get("occurred_at")
+    # parse_time's cache hits, inlined.
+    if (
+        type(occurred) is str
+        and (seconds := _PREFIXES.get(occurred[:16])) is not None
+        and (micros := _TAILS.get(occurred[16:])) is not None
+    ):
+        occurred_at = seconds * 1_000_000 + micros
+    elif (parsed := parse_time(occurred)) is not None:
+        occurred_at = parsed
+    else:
+        raise _bad_time("occurred_at", occurred)
+    campaign_id = get("campaign_id")
+    if type(campaign_id) is not str or campaign_id not in _KNOWN_IDS:
+        _learn_id("campaign_id", campaign_id)
+    post_id = get("post_id")
+    if type(post_id) is not str or post_id not in _KNOWN_IDS:
+        _learn_id("post_id", post_id)
+    influencer_id = get("influencer_id")
+    if type(influencer_id) is not str or influencer_id not in _KNOWN_IDS:
+        _learn_id("influencer_id", influencer_id)
+    action = get("action")
+    if not (type(action) is str and action in ACTIONS):
+        raise _bad_enum("action", ACTIONS, action)
+    viewer_id = get("viewer_id")
+    if viewer_id is not None and not (type(viewer_id) is str and _ID_MATCH(viewer_id)):
+        raise _bad_id("viewer_id", viewer_id)
+    count = get("count")
+    if count is None:
+        count = 1
+    elif not (type(count) is int and 1 <= count <= 1_000_000):
+        raise _bad_int("count", 1, 1_000_000, count)
+    return _new_interaction(
+        event_id, occurred_at, campaign_id, post_id, influencer_id, action, viewer_id, count
+    )
+
+
+def _click(obj: dict[str, Any]) -> Click:
+    get = obj.get
+    event_id = get("event_id")
+    if not (type(event_id) is str and _ID_MATCH(event_id)):
+        raise _bad_id("event_id", event_id)
+    occurred = get("occurred_at")
+    # parse_time's cache hits, inlined.
+    if (
+        type(occurred) is str
+        and (seconds := _PREFIXES.get(occurred[:16])) is not None
+        and (micros := _TAILS.get(occurred[16:])) is not None
+    ):
+        occurred_at = seconds * 1_000_000 + micros
+    elif (parsed := parse_time(occurred)) is not None:
+        occurred_at = parsed
+    else:
+        raise _bad_time("occurred_at", occurred)
+    campaign_id = get("campaign_id")
+    if type(campaign_id) is not str or campaign_id not in _KNOWN_IDS:
+        _learn_id("campaign_id", campaign_id)
+    link_id = get("link_id")
+    if type(link_id) is not str or link_id not in _KNOWN_IDS:
+        _learn_id("link_id", link_id)
+    influencer_id = get("influencer_id")
+    if type(influencer_id) is not str or influencer_id not in _KNOWN_IDS:
+        _learn_id("influencer_id", influencer_id)
+    post_id = get("post_id")
+    if post_id is not None and not (type(post_id) is str and _ID_MATCH(post_id)):
+        raise _bad_id("post_id", post_id)
+    channel = get("channel")
+    if not (type(channel) is str and channel in CHANNELS):
+        raise _bad_enum("channel", CHANNELS, channel)
+    visitor_id = get("visitor_id")
+    if visitor_id is not None and not (type(visitor_id) is str and _ID_MATCH(visitor_id)):
+        raise _bad_id("visitor_id", visitor_id)
+    user_agent = get("user_agent")
+    if user_agent is not None and not (type(user_agent) is str and len(user_agent) <= 1000):
+        raise _bad_str("user_agent", 0, 1000, user_agent)
+    return _new_click(
+        event_id, occurred_at, campaign_id, link_id, influencer_id, channel, post_id,
+        visitor_id, user_agent,
+    )
+
+
+def _order(obj: dict[str, Any]) -> Order:
+    get = obj.get
+    event_id = get("event_id")
+    if not (type(event_id) is str and _ID_MATCH(event_id)):
+        raise _bad_id("event_id", event_id)
+    occurred = get("occurred_at")
+    # parse_time's cache hits, inlined.
+    if (
+        type(occurred) is str
+        and (seconds := _PREFIXES.get(occurred[:16])) is not None
+        and (micros := _TAILS.get(occurred[16:])) is not None
+    ):
+        occurred_at = seconds * 1_000_000 + micros
+    elif (parsed := parse_time(occurred)) is not None:
+        occurred_at = parsed
+    else:
+        raise _bad_time("occurred_at", occurred)
+    campaign_id = get("campaign_id")
+    if type(campaign_id) is not str or campaign_id not in _KNOWN_IDS:
+        _learn_id("campaign_id", campaign_id)
+    order_id = get("order_id")
+    if not (type(order_id) is str and _ID_MATCH(order_id)):
+        raise _bad_id("order_id", order_id)
+    amount = get("amount_minor")
+    if not (type(amount) is int and 0 <= amount <= 1_000_000_000_000):
+        raise _bad_int("amount_minor", 0, 1_000_000_000_000, amount)
+    currency = _currency(obj)
+    promo_code = get("promo_code")
+    if promo_code is not None and not (type(promo_code) is str and 1 <= len(promo_code) <= 64):
+        raise _bad_str("promo_code", 1, 64, promo_code)
+    link_id = get("link_id")
+    if link_id is not None and not (type(link_id) is str and _ID_MATCH(link_id)):
+        raise _bad_id("link_id", link_id)
+    customer_id = get("customer_id")
+    if customer_id is not None and not (type(customer_id) is str and _ID_MATCH(customer_id)):
+        raise _bad_id("customer_id", customer_id)
+    return _new_order(
+        event_id, occurred_at, campaign_id, order_id, amount, currency, promo_code, link_id,
+        customer_id,
+    )
+
+
+_CRITERIA_SET: Final = frozenset(CRITERIA)
+
+
+def _review(obj: dict[str, Any]) -> ContentReview:
+    event_id = _req_id(obj, "event_id")
+    occurred_at = _req_time(obj, "occurred_at")
+    campaign_id = _req_id(obj, "campaign_id")
+    post_id = _req_id(obj, "post_id")
+    influencer_id = _req_id(obj, "influencer_id")
+    reviewer_id = _req_id(obj, "reviewer_id")
+    raw = obj.get("scores")
+    if type(raw) is not dict:
+        raise _violation("scores", "an object of criterion -> integer 1..5", raw)
+    for criterion, score in raw.items():
+        if criterion not in _CRITERIA_SET:
+            raise InvalidRecord(
+                "schema_violation",
+                f"field 'scores' has unknown criterion {_show(criterion)}; criteria are "
+                + ", ".join(CRITERIA),
+            )
+        if score is not None and not (type(score) is int and 1 <= score <= 5):
+            raise _bad_int(f"scores.{criterion}", 1, 5, score)
+    scores = tuple(
+        (criterion, raw[criterion]) for criterion in CRITERIA if raw.get(criterion) is not None
+    )
+    if not scores:
+        raise InvalidRecord("schema_violation", "field 'scores' must hold 1..6 scores, got none")
+    comment = _opt_str(obj, "comment", 0, 2000)
+    return ContentReview(
+        event_id, occurred_at, campaign_id, post_id, influencer_id, reviewer_id, scores, comment
+    )
+
+
+_DECODERS: Final[dict[str, Callable[[dict[str, Any]], AnyEvent]]] = {
+    "campaign": _campaign,
+    "post_published": _post,
+    "interaction": _interaction,
+    "click": _click,
+    "order": _order,
+    "content_review": _review,
+}
+
+
+_TOPICS: Final = {topic: (type_, _DECODERS[type_]) for topic, type_ in TOPIC_TYPES.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+def decode(
+    topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int | None
+) -> AnyEvent:
+    """Turn one record of a logical input topic into its event, or raise InvalidRecord.
+
+    ``topic`` is the logical topic name (one of :data:`streams.domain.events.LOGICAL_TOPICS`;
+    anything else is a programming error: ValueError). ``timestamp_ms`` is the Kafka record
+    timestamp (or the replay line's); with None the future-timestamp check is skipped.
+    A record without a value (a tombstone) is ``malformed_json``.
+    """
+    try:
+        expected, decoder = _TOPICS[topic]
+    except KeyError:
+        raise ValueError(f"unknown logical topic {topic!r}") from None
+    if value is None:
+        raise InvalidRecord("malformed_json", "record has no value (tombstone)")
+    size = len(value)
+    if size > MAX_VALUE_BYTES and (size > MAX_VALUE_BYTES_CAMPAIGNS or topic != CAMPAIGNS):
+        limit = MAX_VALUE_BYTES_CAMPAIGNS if topic == CAMPAIGNS else MAX_VALUE_BYTES
+        raise InvalidRecord(
+            "too_large", f"value is {size} bytes, more than the {limit} bytes allowed on {topic}"
+        )
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        try:
+            obj = _parse_slow(value)
+        except _NotJsonError as exc:
+            raise InvalidRecord("malformed_json", str(exc)) from None
+    if type(obj) is not dict:
+        raise InvalidRecord("schema_violation", f"value must be a JSON object, got {_show(obj)}")
+    type_ = obj.get("type")
+    if type(type_) is not str:
+        raise _violation("type", "a string", type_)
+    if type_ != expected:
+        raise InvalidRecord(
+            "type_mismatch",
+            f"field 'type' must be {expected!r} on topic {topic}, got {_show(type_)}",
+        )
+    event = decoder(obj)
+    campaign_id = event.campaign_id
+    if key is None or key != campaign_id.encode():
+        raise _key_mismatch(key, campaign_id)
+    if timestamp_ms is not None and event.occurred_at_us > timestamp_ms * 1000 + MAX_FUTURE_US:
+        raise InvalidRecord(
+            "future_timestamp",
+            f"field 'occurred_at' {_show(obj.get('occurred_at'))} is more than 1 hour after "
+            f"the record timestamp {timestamp_ms} ms",
+        )
+    return event
+
+
+def _key_mismatch(key: bytes | None, campaign_id: str) -> InvalidRecord:
+    if key is None:
+        return InvalidRecord("key_mismatch", "record key is missing; it must be the campaign_id")
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return InvalidRecord("key_mismatch", "record key is not UTF-8")
+    return InvalidRecord(
+        "key_mismatch",
+        f"record key {_show(text)} is not the campaign_id {_show(campaign_id)}",
+    )
+
+
+def _text_or_base64(data: bytes) -> tuple[str, str]:
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def encode_dead_letter(  # noqa: PLR0917 (the record's fields, in contract order)
+    reason: str,
+    detail: str,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    timestamp: int | None,
+    key: bytes | None,
+    value: bytes | None,
+) -> bytes:
+    """Build the dead-letter record of contract 4, as JSON bytes.
+
+    ``key`` and ``value`` are carried as text when they are UTF-8, else as base64. A value
+    longer than 64 KiB is cut to its first 65536 bytes (``truncated``: true) *before* it is
+    encoded, so a cut through a multi-byte character makes it base64. A missing key (or
+    value) is ``null`` with a ``null`` encoding.
+    """
+    key_text, key_encoding = (None, None) if key is None else _text_or_base64(key)
+    truncated = value is not None and len(value) > DLQ_VALUE_BYTES
+    if value is None:
+        value_text, value_encoding = None, None
+    else:
+        value_text, value_encoding = _text_or_base64(value[:DLQ_VALUE_BYTES])
+    return orjson.dumps(
+        {
+            "reason": reason,
+            "detail": detail,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "timestamp": timestamp,
+            "key": key_text,
+            "key_encoding": key_encoding,
+            "value": value_text,
+            "value_encoding": value_encoding,
+            "truncated": truncated,
+        }
+    )
