@@ -1,0 +1,1 @@
+"""Integration tests against the real Kafka, Redis and Prometheus of `make services`."""
