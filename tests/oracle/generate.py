@@ -279,6 +279,7 @@ def generate(seed: int = 1, size: int = 10_000, big_reach: bool = False) -> Gene
         _campaign(b, rng, p, per_campaign, viewer_pool)
     _definitions_extra(b, rng, plans)
     _invalid(b, rng, plans)
+    _edges(b)
 
     items = sorted(b.items)
     lines = [it.line for it in items]
@@ -675,6 +676,132 @@ def _invalid(b: _Builder, rng: random.Random, plans: list[Plan]) -> None:
     b.add_text(t + 3 * HOUR, "this is not json")
     b.add_text(t + 3 * HOUR, json.dumps({"topic": "unknown-topic", "key": cid, "value": "{}"}))
     b.features["bad_line"] += 2
+
+
+def _edges(b: _Builder) -> None:
+    """Hand-placed boundary cases, in a campaign of their own, in a fixed file order."""
+    cid = "cmp-edge"
+    proc = BASE + 20 * DAY
+    t0 = BASE + 12 * HOUR
+
+    def emit(ev: dict[str, Any], feature: str, **kw: Any) -> str:
+        nonlocal proc
+        proc += SEC
+        kw.setdefault("bare", False)
+        kw.setdefault("timestamp", None)
+        return b.line(proc, ev, feature=feature, **kw)
+
+    def base(typ: str, occ: int | str, eid: str | None = None) -> dict[str, Any]:
+        at = occ if isinstance(occ, str) else format_time(occ, "us")
+        return {"event_id": eid or b.new_id("edge"), "type": typ, "occurred_at": at,
+                "campaign_id": cid}
+
+    long_post = "p-" + "é" * 126  # a 128-code-point id
+    roster = [{"influencer_id": "i-e1", "tier": "nano", "promo_codes": ["ff-deal"],
+               "link_ids": ["l-e1", "l-e1b"]},
+              {"influencer_id": "i-e2", "promo_codes": ["E2CODE"], "link_ids": ["l-e2"]}]
+    roster += [{"influencer_id": f"i-fill-{i:04d}", "promo_codes": [f"FILL{i:04d}"],
+                "link_ids": [f"l-fill-{i:04d}"]} for i in range(2500)]
+    definition = base("campaign", t0 - DAY)
+    definition.update({"name": "Edges", "objective": "conversion",
+                       "starts_at": format_time(BASE, "s"),
+                       "ends_at": format_time(BASE + 2 * DAY, "s"), "currency": "EUR",
+                       "budget_minor": 0, "attribution_window_days": 0,
+                       "targets": {"budget_used": 0.5, "orders": 2, "conversion_rate": 0.1,
+                                   "not_a_kpi": -5},
+                       "influencers": roster})
+    emit(definition, "edge_big_definition")  # > 64 KiB, < 1 MiB: valid on campaigns
+
+    def inter(occ: int | str, eid: str | None = None, post: str = "p-e1",
+              viewer: str | None = "v1", action: str = "impression") -> dict[str, Any]:
+        ev = base("interaction", occ, eid)
+        ev.update({"post_id": post, "influencer_id": "i-e1", "action": action})
+        if viewer:
+            ev["viewer_id"] = viewer
+        return ev
+
+    post = base("post_published", t0)
+    post.update({"post_id": long_post, "influencer_id": "i-e1", "platform": "instagram",
+                 "format": "reel", "followers": 10**15, "cost_minor": 0})
+    emit(post, "edge_long_id")
+    # Lateness boundary: exactly 6 h behind is on time; 6 h + 1 us is late.
+    emit(inter(t0), "edge_late")
+    emit(inter(t0 + 6 * HOUR, viewer="v2"), "edge_late")
+    emit(inter(t0, viewer="v3"), "edge_late_boundary_on_time")
+    emit(inter(t0 - 1, viewer="v4"), "edge_late_boundary_late")
+    # Dedup horizon boundary: copy exactly 10 min before the max is a duplicate; 10 min and
+    # 1 us is not (counted again).
+    t5 = t0 + 7 * HOUR
+    first = emit(inter(t5, viewer="v5", action="like"), "edge_dedup")
+    emit(inter(t5 + 10 * MIN, viewer="v6"), "edge_dedup")
+    b.add_text(proc + 1, first)
+    emit(inter(t5 + 10 * MIN + 1, viewer="v7"), "edge_dedup")
+    b.add_text(proc + 1, first)
+    b.add_text(proc + 2, first)
+    proc += 3
+    # Fractions: seven digits truncated (stays in the 19:59 minute), one digit with offset.
+    emit(inter("2024-06-03T19:59:59.9999999Z", viewer="v8"), "edge_fraction")
+    emit(inter("2024-06-03T21:00:00.5+02:00", viewer="v9"), "edge_fraction")
+    emit(inter(t5 + 11 * MIN, post="p-never-published", viewer=None), "edge_unpublished_post")
+    # A rejected record registers nothing: its event_id can be counted later.
+    emit(inter(t5 + 12 * MIN, eid="edge-reuse"), "edge_reuse_rejected_id",
+         raw_value=json.dumps(inter(t5 + 12 * MIN, eid="edge-reuse") | {"count": 0}),
+         schema_invalid=True)
+    emit(inter(t5 + 12 * MIN, eid="edge-reuse", viewer="v10"), "edge_reuse_rejected_id")
+    # Future timestamp boundary: 1 h + 1 us after the record timestamp is rejected.
+    occ = t5 + 13 * MIN
+    emit(inter(occ, viewer="v11"), "edge_future_plus_1us", timestamp=(occ - HOUR - 1000) // 1000)
+    late_click = t0 + 10 * HOUR
+
+    def click(minute: int, visitor: str | None, link: str = "l-e1",
+              ua: str | None = None) -> dict[str, Any]:
+        ev = base("click", late_click + minute * MIN)
+        ev.update({"link_id": link, "influencer_id": "i-e1", "channel": "link"})
+        if visitor:
+            ev["visitor_id"] = visitor
+        if ua is not None:
+            ev["user_agent"] = ua
+        return ev
+
+    emit(click(20, "w"), "edge_click_order")   # valid
+    emit(click(10, "w"), "edge_click_order")   # valid: the 10:20 click is after it
+    emit(click(25, "w"), "edge_click_order")   # repeat
+    emit(click(26, "w", "l-e1b"), "edge_click_order")  # valid: other link
+    emit(click(27, None), "edge_click_order")  # valid: no visitor
+    emit(click(27, None), "edge_click_order")  # valid: no visitor, never a repeat
+    emit(click(28, "x", ua="Mozilla RoBoT"), "edge_click_ua")   # bot
+    emit(click(29, "y", ua=""), "edge_click_ua")                # valid
+    emit(click(30, "z", ua="Mozilla/5.0 CURL 8"), "edge_click_ua")  # valid: no "curl/"
+    emit(click(31, "z2", ua="WGET/1.0"), "edge_click_ua")       # bot
+
+    ends = BASE + 2 * DAY
+
+    def order(occ: int, eid: str | None = None, **kw: Any) -> dict[str, Any]:
+        ev = base("order", occ, eid)
+        ev.update({"order_id": kw.pop("order_id", b.new_id("o")), "amount_minor": 1000,
+                   "currency": "EUR"})
+        ev.update(kw)
+        return ev
+
+    emit(order(t0, eid="edge-o1", order_id="O1", currency="USD"), "edge_order_rejected_then_ok")
+    emit(order(t0, eid="edge-o1", order_id="O1"), "edge_order_rejected_then_ok")
+    emit(order(t0, promo_code="\ufb00-DEAL", amount_minor=10**12), "edge_order_ligature")
+    emit(order(ends, amount_minor=0, link_id="l-e2"), "edge_order_window_end")
+    emit(order(ends + 1, link_id="l-e2"), "edge_order_out_of_window")
+    emit(order(t0 + HOUR, promo_code="nope", link_id="l-e2"), "edge_order_link")
+    # Reviews: the tie names another influencer, who holds the review in force.
+    review = base("content_review", t0 + HOUR)
+    review.update({"post_id": "p-e1", "influencer_id": "i-e3", "reviewer_id": "r1",
+                   "scores": {"tone": 5, "compliance": None}})
+    emit(review, "edge_review")
+    tie = dict(review, event_id=b.new_id("edge"), influencer_id="i-e1",
+               scores={"tone": 2, "brand_fit": 3})
+    emit(tie, "edge_review_tie_moves_influencer")
+    # Times at the ends of the range, in a campaign of their own (no definition).
+    for at in ["1970-01-01T00:30:00+01:00", "2100-12-31T23:30:00-01:00"]:
+        ev = inter(at)
+        ev["campaign_id"] = "cmp-epoch"
+        emit(ev, "edge_year_range", key="cmp-epoch")
 
 
 def main(argv: list[str]) -> None:

@@ -86,6 +86,23 @@ def test_oracle_sees_the_planted_cases(case: tuple[Profile, Generated, Result]) 
     assert len(res.bad_lines) == 2
     campaigns = {v["campaign_id"]: v["kpis"] for v in res.values
                  if v["scope"] == "campaign" and v["window"] == "all"}
+    assert set(campaigns) >= {"cmp-edge", "cmp-epoch"}
+    edge = campaigns.pop("cmp-edge")
+    # v1 v2 v3 v4 (late) v6 v7 v8 v9 v10 (v5 only likes; v11 is a future timestamp).
+    assert edge["reach"] == 9
+    assert edge["late_events"] == 2  # the 6 h + 1 us interaction; the last order
+    assert edge["duplicate_events"] == 1
+    assert edge["likes"] == 3  # the first copy, a duplicate, then counted again twice
+    assert (edge["clicks_valid"], edge["clicks_repeat"], edge["clicks_bot"]) == (7, 1, 2)
+    assert (edge["orders"], edge["orders_code"], edge["orders_link"]) == (4, 1, 2)
+    assert edge["orders_out_of_window"] == 1
+    assert edge["target_progress"] == {"orders": 2.0, "conversion_rate": 2 / 7 / 0.1}
+    assert "budget_used" not in edge
+    assert "cmp-edge|influencer|i-e3|all|all" in res.by_key()
+    assert res.by_key()["cmp-edge|influencer|i-e3|all|all"]["kpis"]["reviews"] == 0
+    assert "cmp-epoch|campaign|cmp-epoch|1d|-86400" in res.by_key()
+    assert "cmp-epoch|campaign|cmp-epoch|1m|4133982600" in res.by_key()
+    campaigns.pop("cmp-epoch")
     assert len(campaigns) == 5
     total = Counter[str]()
     for kpis in campaigns.values():
