@@ -797,11 +797,36 @@ def _edges(b: _Builder) -> None:
     tie = dict(review, event_id=b.new_id("edge"), influencer_id="i-e1",
                scores={"tone": 2, "brand_fit": 3})
     emit(tie, "edge_review_tie_moves_influencer")
+    # Ids are per campaign and topic: the post's event_id on interactions is not a duplicate.
+    emit(inter(t5 + 14 * MIN, eid=post["event_id"], viewer="v12"), "edge_id_reuse_other_topic")
+    # Value size boundary: exactly 64 KiB is fine, one byte more is too_large.
+    for extra, feature in [(0, "edge_64k_exact"), (1, "bad_too_large")]:
+        padded = inter(t5 + 15 * MIN, viewer="v13") | {"pad": ""}
+        missing = 64 * 1024 + extra - len(json.dumps(padded).encode())
+        padded["pad"] = "p" * missing
+        emit(padded, feature, raw_value=json.dumps(padded))
+    # More than 1 MiB on campaigns: too_large (the dead letter is cut to 64 KiB).
+    huge = dict(definition, event_id=b.new_id("edge"), blob="b" * (1024 * 1024))
+    emit(huge, "bad_too_large_campaign", raw_value=json.dumps(huge))
+    # Two influencers' promo codes equal after case folding: schema_violation.
+    clash = dict(definition, event_id=b.new_id("edge"),
+                 influencers=[{"influencer_id": "i-a", "promo_codes": ["Straße"]},
+                              {"influencer_id": "i-b", "promo_codes": ["STRASSE"]}])
+    emit(clash, "bad_schema_violation", raw_value=json.dumps(clash), schema_invalid=True)
+    emit(inter(t5, viewer="v14"), "bad_malformed_json",
+         raw_value=json.dumps(inter(t5)).replace('"impression"', "-Infinity"))
     # Times at the ends of the range, in a campaign of their own (no definition).
     for at in ["1970-01-01T00:30:00+01:00", "2100-12-31T23:30:00-01:00"]:
         ev = inter(at)
         ev["campaign_id"] = "cmp-epoch"
         emit(ev, "edge_year_range", key="cmp-epoch")
+    # Ids of another campaign are not duplicates; an order with no definition at all.
+    other = inter(t0, eid=post["event_id"])
+    other["campaign_id"] = "cmp-epoch"
+    emit(other, "edge_id_reuse_other_campaign", key="cmp-epoch")
+    lone = order(t0, order_id="O1", currency="XXX", promo_code="ff-deal")
+    lone["campaign_id"] = "cmp-epoch"
+    emit(lone, "edge_order_without_definition", key="cmp-epoch")
 
 
 def main(argv: list[str]) -> None:

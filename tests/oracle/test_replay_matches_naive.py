@@ -88,8 +88,8 @@ def test_oracle_sees_the_planted_cases(case: tuple[Profile, Generated, Result]) 
                  if v["scope"] == "campaign" and v["window"] == "all"}
     assert set(campaigns) >= {"cmp-edge", "cmp-epoch"}
     edge = campaigns.pop("cmp-edge")
-    # v1 v2 v3 v4 (late) v6 v7 v8 v9 v10 (v5 only likes; v11 is a future timestamp).
-    assert edge["reach"] == 9
+    # v1-v4 (v4 late), v6-v10, v12, v13 (v5 only likes; v11 future; v14 malformed).
+    assert edge["reach"] == 11
     assert edge["late_events"] == 2  # the 6 h + 1 us interaction; the last order
     assert edge["duplicate_events"] == 1
     assert edge["likes"] == 3  # the first copy, a duplicate, then counted again twice
