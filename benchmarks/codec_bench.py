@@ -17,7 +17,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.codec import decode  # noqa: E402
+from streams.codec import decode
 
 BASE_S = 1_772_323_200  # 2026-03-01T00:00:00Z
 WEEK_S = 7 * 86_400
