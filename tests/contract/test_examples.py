@@ -11,6 +11,7 @@ from streams import codec
 from streams.domain.errors import REASONS, InvalidRecord
 from streams.domain.events import TOPIC_TYPES, TYPE_TOPICS
 from streams.domain.kpis import COUNTERS, KPI_NAMES, RATIOS
+
 from .support import (
     EVENT_TYPES,
     Case,
