@@ -130,14 +130,18 @@ class Targets:
 class TopicLedger:
     """Duplicate and lateness bookkeeping of one (campaign, topic)."""
 
-    __slots__ = ("horizon_us", "max_us", "prune_at", "seen")
+    __slots__ = ("chunks", "horizon_us", "max_us", "pending", "prune_at", "seen")
 
-    def __init__(self, horizon_us: int | None) -> None:
+    def __init__(self, horizon_us: int | None, journaled: bool = False) -> None:
         """``horizon_us`` None keeps every event id for ever."""
         self.horizon_us = horizon_us
         self.max_us: int | None = None
         self.seen: dict[str, int] = {}
         self.prune_at = 1024
+        # Registrations not yet journaled: (event_id, occurred_at_us, post or order id).
+        self.pending: list[tuple[str, int, str | None]] | None = [] if journaled else None
+        # Journaled chunks still within the horizon: flush number -> greatest occurred_at.
+        self.chunks: dict[int, int] = {}
 
     def is_duplicate(self, event_id: str) -> bool:
         """A counted copy exists (and, on bounded topics, is within the horizon)."""
@@ -152,9 +156,11 @@ class TopicLedger:
         """More than the grace period older than the greatest time counted so far."""
         return self.max_us is not None and self.max_us - occurred_at_us > grace_us
 
-    def register(self, event_id: str, occurred_at_us: int) -> None:
-        """Remember a counted event."""
+    def register(self, event_id: str, occurred_at_us: int, entity_id: str | None = None) -> None:
+        """Remember a counted event (and the post or order id it counts once)."""
         self.seen[event_id] = occurred_at_us
+        if self.pending is not None:
+            self.pending.append((event_id, occurred_at_us, entity_id))
         if self.max_us is None or occurred_at_us > self.max_us:
             self.max_us = occurred_at_us
         if self.horizon_us is not None and len(self.seen) >= self.prune_at:
@@ -173,15 +179,19 @@ class CampaignState:
     """Everything the engine knows about one campaign."""
 
     __slots__ = (
-        "campaign_id", "definition", "dirty", "ledgers", "order_ids", "post_ids",
-        "reviews", "sets", "valid_clicks",
+        "campaign_id", "changed_reviews", "definition", "definition_changed", "dirty",
+        "journaled", "ledgers", "order_ids", "pending_clicks", "post_ids", "reviews", "sets",
+        "valid_clicks",
     )
 
-    def __init__(self, campaign_id: str, rules: Rules) -> None:
-        """Start with no definition and no events."""
+    def __init__(self, campaign_id: str, rules: Rules, journaled: bool = False) -> None:
+        """Start with no definition and no events; ``journaled`` keeps what to persist."""
         self.campaign_id = campaign_id
+        self.journaled = journaled
         self.definition: CampaignDefined | None = None
-        self.ledgers = {topic: TopicLedger(rules.horizon_us(topic)) for topic in LOGICAL_TOPICS}
+        self.ledgers = {
+            topic: TopicLedger(rules.horizon_us(topic), journaled) for topic in LOGICAL_TOPICS
+        }
         self.post_ids: set[str] = set()
         self.order_ids: set[str] = set()
         # (visitor_id, link_id) -> occurred_at of the valid clicks, for the repeat rule.
@@ -189,6 +199,10 @@ class CampaignState:
         self.reviews: dict[tuple[str, str], ReviewInForce] = {}
         self.sets: dict[SetKey, Aggregate] = {}
         self.dirty: set[SetKey] = set()
+        # What changed since the state was last journaled (see streams.domain.journal).
+        self.definition_changed = False
+        self.pending_clicks: list[tuple[str, str, int]] = []
+        self.changed_reviews: set[tuple[str, str]] = set()
 
     def touch(self, key: SetKey) -> Aggregate:
         """The aggregate of a KPI set, created on first use, marked changed."""
@@ -241,16 +255,23 @@ class CampaignState:
 class Engine:
     """Applies validated events, in processing order, to the state of many campaigns."""
 
-    def __init__(self, rules: Rules | None = None) -> None:
-        """An empty engine following ``rules`` (the contract's defaults when omitted)."""
+    def __init__(self, rules: Rules | None = None, journaled: bool = False) -> None:
+        """An empty engine following ``rules`` (the contract's defaults when omitted).
+
+        A ``journaled`` engine also keeps what changed since its state was last persisted
+        (see :mod:`streams.domain.journal`); the batch replay does without.
+        """
         self.rules = rules or Rules()
+        self.journaled = journaled
         self.campaigns: dict[str, CampaignState] = {}
 
     def state(self, campaign_id: str) -> CampaignState:
         """The state of a campaign, created empty on first use."""
         state = self.campaigns.get(campaign_id)
         if state is None:
-            state = self.campaigns[campaign_id] = CampaignState(campaign_id, self.rules)
+            state = self.campaigns[campaign_id] = CampaignState(
+                campaign_id, self.rules, self.journaled
+            )
         return state
 
     def apply(self, topic: str, event: AnyEvent) -> str:
@@ -280,7 +301,12 @@ class Engine:
             state.campaign_all().counts[DUPLICATES] += 1
             return DUPLICATE
         late = ledger.is_late(occurred_at_us, self.rules.grace_us[topic])
-        ledger.register(event.event_id, occurred_at_us)
+        if isinstance(event, PostPublished):
+            ledger.register(event.event_id, occurred_at_us, event.post_id)
+        elif isinstance(event, Order):
+            ledger.register(event.event_id, occurred_at_us, event.order_id)
+        else:
+            ledger.register(event.event_id, occurred_at_us)
         if isinstance(event, Interaction):
             self._interaction(state, event, late)
         elif isinstance(event, Click):
@@ -298,17 +324,22 @@ class Engine:
             return LATE_OUTCOME
         return COUNTED
 
-    def changed_sets(self) -> Iterator[KpiSet]:
-        """Every KPI set changed since the previous call, once each, with absolute values."""
+    def take_changed(self) -> Iterator[tuple[CampaignState, SetKey]]:
+        """The keys of every KPI set changed since the previous take, once each, in order."""
         for state in self.campaigns.values():
             dirty, state.dirty = state.dirty, set()
-            for key in sorted(dirty, key=_sort_key):
-                yield state.kpi_set(key)
+            for key in sorted(dirty, key=sort_key):
+                yield state, key
+
+    def changed_sets(self) -> Iterator[KpiSet]:
+        """Every KPI set changed since the previous call, once each, with absolute values."""
+        for state, key in self.take_changed():
+            yield state.kpi_set(key)
 
     def all_sets(self) -> Iterator[KpiSet]:
         """Every KPI set, changed or not."""
         for state in self.campaigns.values():
-            for key in sorted(state.sets, key=_sort_key):
+            for key in sorted(state.sets, key=sort_key):
                 yield state.kpi_set(key)
 
     # -- one method per event type --------------------------------------------------------
@@ -328,6 +359,7 @@ class Engine:
         ledger.register(event.event_id, event.occurred_at_us)
         if definition is None or event.occurred_at_us >= definition.occurred_at_us:
             state.definition = event
+            state.definition_changed = True
         state.campaign_all()  # objective, budget and targets live in this set
         return COUNTED
 
@@ -361,6 +393,8 @@ class Engine:
         if any(t - REPEAT_CLICK_US < earlier <= t for earlier in times):
             return CLICKS_REPEAT
         times.append(t)
+        if state.journaled:
+            state.pending_clicks.append((event.visitor_id, event.link_id, t))
         return CLICKS_VALID
 
     def _post(self, state: CampaignState, event: PostPublished, late: bool) -> None:
@@ -395,6 +429,8 @@ class Engine:
             self._review_weight(state, pair[0], current, -1)
         review = ReviewInForce(event.occurred_at_us, event.influencer_id, event.scores)
         state.reviews[pair] = review
+        if state.journaled:
+            state.changed_reviews.add(pair)
         self._review_weight(state, pair[0], review, 1)
 
     @staticmethod
@@ -417,7 +453,8 @@ class Engine:
 _SCOPE_ORDER: Final = {CAMPAIGN: 0, INFLUENCER: 1, POST: 2}
 
 
-def _sort_key(key: SetKey) -> tuple[int, str, str, int]:
+def sort_key(key: SetKey) -> tuple[int, str, str, int]:
+    """Campaign, then influencer, then post sets; `all` before the windows by start."""
     scope, scope_id, window, start = key
     return (_SCOPE_ORDER[scope], scope_id, window, -1 if start is None else start)
 
