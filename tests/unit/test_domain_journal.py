@@ -17,7 +17,9 @@ from streams.domain.journal import drain, restore
 from streams.replay import BadLine, parse_line
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
-from generate import generate  # noqa: E402
+import contextlib
+
+from generate import generate
 
 
 def _events(seed: int, size: int) -> list[tuple[str, AnyEvent]]:
@@ -28,7 +30,8 @@ def _events(seed: int, size: int) -> list[tuple[str, AnyEvent]]:
         try:
             record = parse_line(number, line.encode(), settings)
             topic = logical[record.topic]
-            events.append((topic, codec.decode(topic, record.key, record.value, record.timestamp_ms)))
+            event = codec.decode(topic, record.key, record.value, record.timestamp_ms)
+            events.append((topic, event))
         except (BadLine, InvalidRecord):
             continue
     return events
@@ -36,10 +39,8 @@ def _events(seed: int, size: int) -> list[tuple[str, AnyEvent]]:
 
 def _apply(engine: Engine, events: list[tuple[str, AnyEvent]]) -> None:
     for topic, event in events:
-        try:
+        with contextlib.suppress(InvalidRecord):
             engine.apply(topic, event)
-        except InvalidRecord:
-            pass
 
 
 def _store(cells: dict[str, Any], new: list[tuple[str, Any]]) -> None:
