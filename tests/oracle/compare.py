@@ -60,6 +60,8 @@ def compare_values(expected: Result, actual: list[dict[str, Any]], *,
 
 def _compare_kpis(k: str, e: dict[str, Any], a: dict[str, Any], reach_tol: float) -> list[str]:
     diffs: list[str] = []
+    if e.get("reach", 0) < 100:
+        reach_tol = 0.0  # reach is exact below 100 distinct viewers
     for name in sorted(set(e) - set(a)):
         diffs.append(f"{k}: kpi {name} missing (expected {e[name]!r})")
     for name in sorted(set(a) - set(e)):
@@ -115,6 +117,17 @@ def compare_dlq(expected: Result, dlq_lines: list[str]) -> list[str]:
         if r.get("topic") != d.topic:
             diffs.append(f"DLQ line {off}: topic expected {d.topic} actual {r.get('topic')}")
     return diffs
+
+
+def reach_errors(expected: Result, actual: list[dict[str, Any]]) -> list[float]:
+    """Relative errors of the product's reach where the exact reach is at least 100."""
+    act = {key_of(v): v for v in actual}
+    errors = []
+    for k, v in expected.by_key().items():
+        exact = v["kpis"].get("reach")
+        if exact is not None and exact >= 100 and k in act:
+            errors.append((act[k]["kpis"].get("reach", 0) - exact) / exact)
+    return errors
 
 
 def report(diffs: list[str], limit: int = 40) -> str:

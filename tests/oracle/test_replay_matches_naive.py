@@ -7,6 +7,7 @@ contract only; the product is called through its command line and nothing else.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compare import compare_dlq, compare_values, report
+from compare import compare_dlq, compare_values, reach_errors, report
 from generate import Generated, generate
 from naive import Result, run
 
@@ -211,6 +212,20 @@ def test_replay_matches_naive(case: tuple[Profile, Generated, Result],
     assert isinstance(actual, list)
     diffs = compare_values(expected, actual, reach_rel_tol=0.04 if profile.big_reach else 0.0)
     assert not diffs, f"{profile.name}: " + report(diffs)
+
+
+def test_reach_estimate_quality(case: tuple[Profile, Generated, Result],
+                                replayed: tuple[bytes, bytes, Path]) -> None:
+    """Above 100 viewers the estimate's relative error behaves like an RSE of at most 1 %."""
+    profile, _, expected = case
+    errors = reach_errors(expected, json.loads(replayed[0]))
+    if not profile.big_reach:
+        assert errors == []  # every reach below 100: compared exactly elsewhere
+        return
+    assert len(errors) >= 20
+    rms = math.sqrt(sum(e * e for e in errors) / len(errors))
+    assert rms <= 0.015, f"RMS relative reach error {rms:.4f} over {len(errors)} sets"
+    assert max(abs(e) for e in errors) <= 0.04
 
 
 def test_replay_dead_letters_match_naive(case: tuple[Profile, Generated, Result],
