@@ -18,8 +18,11 @@ class Flush:
 
 
 class Sink(Protocol):
-    """A destination of flushes. ``write`` retries transient failures itself and returns
-    only once the flush is stored; it raises only for errors that retrying cannot fix."""
+    """A destination of flushes.
+
+    ``write`` retries transient failures itself and returns only once the flush is stored;
+    it raises only for errors that retrying cannot fix.
+    """
 
     name: str
 
