@@ -114,6 +114,11 @@ def compare_dlq(expected: Result, dlq_lines: list[str]) -> list[str]:
         if bool(r.get("truncated")) != truncated:
             diffs.append(f"DLQ line {off}: truncated expected {truncated} actual "
                          f"{r.get('truncated')!r}")
+        for name, want_field in [("key", d.key), ("timestamp", d.timestamp),
+                                 ("partition", None), ("value_encoding", "utf-8")]:
+            if r.get(name) != want_field:
+                diffs.append(f"DLQ line {off}: {name} expected {want_field!r} actual "
+                             f"{r.get(name)!r}")
         if r.get("topic") != d.topic:
             diffs.append(f"DLQ line {off}: topic expected {d.topic} actual {r.get('topic')}")
     return diffs

@@ -815,6 +815,29 @@ def _edges(b: _Builder) -> None:
     emit(clash, "bad_schema_violation", raw_value=json.dumps(clash), schema_invalid=True)
     emit(inter(t5, viewer="v14"), "bad_malformed_json",
          raw_value=json.dumps(inter(t5)).replace('"impression"', "-Infinity"))
+    # Ids: a zero-width space is not White_Space (valid id); an ideographic space is.
+    emit(inter(t5 + 16 * MIN, viewer="v\u200b15"), "edge_id_zero_width")
+    emit(inter(t5 + 16 * MIN, viewer="v\u300016"), "bad_schema_violation",
+         raw_value=json.dumps(inter(t5 + 16 * MIN, viewer="v\u300016")), schema_invalid=True)
+    # Lengths count code points: a 64-code-point promo code of two-byte letters is valid.
+    emit(order(t0 + 2 * HOUR, promo_code="é" * 64), "edge_code_64_code_points")
+    bad_code = order(t0 + 2 * HOUR, promo_code="é" * 65)
+    emit(bad_code, "bad_schema_violation", raw_value=json.dumps(bad_code), schema_invalid=True)
+    # -0 is an integer without fraction or exponent; count 1,000,000 is the maximum.
+    zero = order(t0 + 3 * HOUR)
+    emit(zero, "edge_minus_zero",
+         raw_value=json.dumps(zero).replace('"amount_minor": 1000', '"amount_minor": -0'))
+    emit(inter(t5 + 17 * MIN, viewer="v17") | {"count": 1_000_000}, "edge_count_max")
+    too_many = inter(t5 + 17 * MIN) | {"count": 1_000_001}
+    emit(too_many, "bad_schema_violation", raw_value=json.dumps(too_many), schema_invalid=True)
+    bad_day = inter(t5) | {"occurred_at": "2024-02-30T10:00:00Z"}
+    emit(bad_day, "bad_schema_violation", raw_value=json.dumps(bad_day), schema_invalid=True)
+    # Bare lines that are dead letters: the value is the line itself.
+    emit(inter(t5 + 18 * MIN) | {"count": 0}, "bad_schema_violation_bare", bare=True,
+         schema_invalid=True)
+    no_campaign = inter(t5 + 18 * MIN)
+    del no_campaign["campaign_id"]
+    emit(no_campaign, "bad_schema_violation_bare", bare=True, key=None, schema_invalid=True)
     # Times at the ends of the range, in a campaign of their own (no definition).
     for at in ["1970-01-01T00:30:00+01:00", "2100-12-31T23:30:00-01:00"]:
         ev = inter(at)

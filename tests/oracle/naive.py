@@ -101,6 +101,8 @@ class DeadLetter:
     reason: str
     topic: str
     value: str
+    key: str | None = None
+    timestamp: int | None = None
 
 
 @dataclass
@@ -151,6 +153,8 @@ class Oracle:
         self.dead: list[DeadLetter] = []
         self.bad_lines: list[int] = []
         self.late_by_topic: dict[str, int] = defaultdict(int)
+        self._key: Any = None
+        self._timestamp: int | None = None
 
     # ---- input ------------------------------------------------------------------------
     def feed(self, line_no: int, line: str, schema_invalid: bool) -> None:
@@ -176,11 +180,12 @@ class Oracle:
             self.bad_lines.append(line_no)
             return
         assert isinstance(value, str)
+        self._key, self._timestamp = key, timestamp
         self._record(line_no, topic, key, value, timestamp=timestamp,
                      schema_invalid=schema_invalid)
 
     def _dead(self, line_no: int, reason: str, topic: str, value: str) -> None:
-        self.dead.append(DeadLetter(line_no, reason, topic, value))
+        self.dead.append(DeadLetter(line_no, reason, topic, value, self._key, self._timestamp))
 
     def _record(self, line_no: int, topic: str, key: Any, value: str, *,
                 timestamp: int | None, schema_invalid: bool) -> None:

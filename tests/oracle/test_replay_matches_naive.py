@@ -89,15 +89,15 @@ def test_oracle_sees_the_planted_cases(case: tuple[Profile, Generated, Result]) 
                  if v["scope"] == "campaign" and v["window"] == "all"}
     assert set(campaigns) >= {"cmp-edge", "cmp-epoch"}
     edge = campaigns.pop("cmp-edge")
-    # v1-v4 (v4 late), v6-v10, v12, v13 (v5 only likes; v11 future; v14 malformed).
-    assert edge["reach"] == 11
-    assert edge["late_events"] == 2  # the 6 h + 1 us interaction; the last order
+    # v1-v4 (v4 late), v6-v10, v12, v13, v15, v17 (v5 likes; v11 future; v14, v16 bad).
+    assert edge["reach"] == 13
+    assert edge["late_events"] == 4  # the 6 h + 1 us interaction; the last three orders
     assert edge["duplicate_events"] == 1
     assert edge["likes"] == 3  # the first copy, a duplicate, then counted again twice
     assert (edge["clicks_valid"], edge["clicks_repeat"], edge["clicks_bot"]) == (7, 1, 2)
-    assert (edge["orders"], edge["orders_code"], edge["orders_link"]) == (4, 1, 2)
+    assert (edge["orders"], edge["orders_code"], edge["orders_link"]) == (6, 1, 2)
     assert edge["orders_out_of_window"] == 1
-    assert edge["target_progress"] == {"orders": 2.0, "conversion_rate": 2 / 7 / 0.1}
+    assert edge["target_progress"] == {"orders": 3.0, "conversion_rate": 2 / 7 / 0.1}
     assert "budget_used" not in edge
     assert "cmp-edge|influencer|i-e3|all|all" in res.by_key()
     assert res.by_key()["cmp-edge|influencer|i-e3|all|all"]["kpis"]["reviews"] == 0
