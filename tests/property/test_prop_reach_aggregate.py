@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,8 +101,9 @@ def test_bytes_round_trip(a: list[str]) -> None:
     assert back.to_bytes() == ra.to_bytes()
 
 
-@settings(max_examples=6, deadline=None)
-@given(st.integers(0, 2**32), st.sampled_from([2_000, 9_000, 40_000, 120_000, 200_000]))
+@pytest.mark.parametrize("n", [2_000, 9_000, 40_000, 120_000, 200_000])
+@settings(max_examples=2, deadline=None)
+@given(seed=st.integers(0, 2**32))
 def test_relative_error_within_4_percent(seed: int, n: int) -> None:
     # standard error 1.04 / sqrt(2**14) = 0.81 %: 4 % is about 5 sigma
     estimate = reach_of(f"{seed}/{i}" for i in range(n)).estimate()
