@@ -1,0 +1,372 @@
+"""The Redis sink: live reads of contract v1, section 5.1.
+
+One flush is ONE ``MULTI``/``EXEC`` transaction. For every KPI set it holds:
+
+* the set's hash (:func:`redis_key`) is deleted then written again (``DEL`` + ``HSET``), so a
+  field that disappeared (a ratio whose denominator became 0, a definition that lost its
+  budget) does not linger; the fields are :func:`hash_fields`;
+* a windowed hash gets ``EXPIRE`` with the configured TTL of its window
+  (``Settings.ttl_s``). The TTL runs **from the write**, not from the window's end: event
+  time may be far behind processing time (a backfill, a late producer), and a TTL anchored
+  on the window would make old windows vanish the instant they are written. A window that
+  keeps changing keeps being extended; one that stops changing expires TTL after its last
+  write;
+* from influencer-scope ``all`` sets, the leaderboards ``kpi:{<cid>}:leaderboard:<kpi>``
+  (:data:`LEADERBOARD_KPIS`; a KPI absent from the set removes the influencer);
+* the indexes ``kpi:{<cid>}:influencers`` / ``kpi:{<cid>}:posts`` (id -> ``updated_at`` ms)
+  for every influencer / post set written (windowed influencer sets included).
+
+Then, per campaign of the flush: ``kpi:campaigns`` (campaign id -> ``updated_at`` ms) and,
+when the flush holds the campaign's ``all`` set, ``kpi:campaigns:<objective>`` for its
+``objective`` while the campaign is removed from the other objectives' sets (a redefinition
+moves it; a campaign without an objective is in none). When the flush does not hold that
+set, the campaign's score is refreshed (``ZADD XX``) in whichever objective set holds it.
+Last, one ``PUBLISH`` on ``kpi:updates`` per campaign: ``{"campaign_id", "keys"}`` with the
+hash keys written for it (sorted), inside the same transaction.
+
+Everything is written with absolute values (never ``HINCRBY``/``ZINCRBY``), so writing the
+same flush twice leaves the same state, and a transaction retried after a connection lost
+during ``EXEC`` is harmless.
+
+Transient failures (connection refused or lost, timeouts, a server still loading its data,
+a replica that became read-only during a failover) are retried for ever with capped
+exponential backoff; ``write`` never drops a flush. Any other Redis error is raised.
+
+Note: ``kpi:campaigns*`` have no hash tag, so one transaction spans several slots; this sink
+targets a standalone Redis (or a proxy that allows it), not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    BusyLoadingError,
+    ConnectionError,
+    MasterDownError,
+    ReadOnlyError,
+    TimeoutError,
+    TryAgainError,
+)
+
+from streams.codec import dumps, loads
+from streams.config import Settings
+from streams.domain.engine import KpiSet
+from streams.domain.events import OBJECTIVES
+from streams.domain.windows import ALL, INFLUENCER, POST
+from streams.sinks import Flush
+
+__all__ = [
+    "LEADERBOARD_KPIS",
+    "META_FIELDS",
+    "UPDATES_CHANNEL",
+    "RedisSink",
+    "campaigns_key",
+    "client_from_url",
+    "encode_value",
+    "flush_commands",
+    "hash_fields",
+    "index_key",
+    "key_for",
+    "leaderboard_key",
+    "objective_key",
+    "parse_fields",
+    "parse_value",
+    "redacted_url",
+    "redis_key",
+]
+
+log = logging.getLogger(__name__)
+
+LEADERBOARD_KPIS: Final[tuple[str, ...]] = (
+    "engagements", "reach", "clicks_valid", "orders", "revenue_minor",
+)
+UPDATES_CHANNEL: Final = "kpi:updates"
+META_FIELDS: Final[tuple[str, ...]] = ("updated_at", "window_start", "window_end")
+"""Hash fields that are not KPIs (integers: epoch ms, epoch seconds, epoch seconds)."""
+
+TRANSIENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    ConnectionError,  # BusyLoadingError is one
+    TimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    MasterDownError,
+    TryAgainError,
+    OSError,
+)
+
+# --------------------------------------------------------------------------------------------
+# Keys
+
+
+def key_for(
+    campaign_id: str, scope: str, scope_id: str | None, window: str, start: int | None
+) -> str:
+    """The hash key of a KPI set (contract 5.1); ``scope_id`` is ignored at campaign scope."""
+    head = f"kpi:{{{campaign_id}}}:{scope}"
+    if scope in (INFLUENCER, POST):
+        if scope_id is None:
+            raise ValueError(f"scope {scope} needs an id")
+        head = f"{head}:{scope_id}"
+    if window == ALL:
+        return f"{head}:{ALL}"
+    if start is None:
+        raise ValueError(f"window {window} needs a start")
+    return f"{head}:{window}:{start}"
+
+
+def redis_key(kpi_set: KpiSet) -> str:
+    """The hash key of a KPI set (contract 5.1)."""
+    return key_for(
+        kpi_set.campaign_id, kpi_set.scope, kpi_set.scope_id, kpi_set.window, kpi_set.window_start
+    )
+
+
+def leaderboard_key(campaign_id: str, kpi: str) -> str:
+    """``kpi:{<cid>}:leaderboard:<kpi>``."""
+    return f"kpi:{{{campaign_id}}}:leaderboard:{kpi}"
+
+
+def index_key(campaign_id: str, scope: str) -> str:
+    """``kpi:{<cid>}:influencers`` or ``kpi:{<cid>}:posts``."""
+    return f"kpi:{{{campaign_id}}}:{scope}s"
+
+
+def campaigns_key() -> str:
+    """``kpi:campaigns``."""
+    return "kpi:campaigns"
+
+
+def objective_key(objective: str) -> str:
+    """``kpi:campaigns:<objective>``."""
+    return f"kpi:campaigns:{objective}"
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+def encode_value(name: str, value: object) -> str:
+    """One KPI as hash field text.
+
+    Integers as decimal text; floats as ``repr`` (the shortest decimal that reads back as the
+    same double, always with a ``.``, an exponent, or ``inf``/``nan``, so never mistaken for
+    an integer); ``target_progress`` (a mapping) as a JSON object; strings as they are.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"KPI {name} is a boolean")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return dumps(value).decode("utf-8")
+    raise TypeError(f"KPI {name} has a value of type {type(value).__name__}")
+
+
+def hash_fields(kpi_set: KpiSet, updated_at_ms: int) -> dict[str, str]:
+    """The hash of a KPI set: one field per KPI, ``updated_at``, and window bounds if any."""
+    fields = {name: encode_value(name, value) for name, value in kpi_set.kpis.items()}
+    fields["updated_at"] = str(updated_at_ms)
+    if kpi_set.window != ALL:
+        fields["window_start"] = str(kpi_set.window_start)
+        fields["window_end"] = str(kpi_set.window_end)
+    return fields
+
+
+def _text(raw: str | bytes) -> str:
+    return raw.decode("utf-8") if isinstance(raw, bytes) else raw
+
+
+def parse_value(name: str, raw: str | bytes) -> object:
+    """Inverse of :func:`encode_value`: int, float, dict (``target_progress``) or str."""
+    text = _text(raw)
+    if name == "objective":
+        return text
+    if name == "target_progress" or text.startswith("{"):
+        parsed: object = loads(text)
+        return parsed
+    stripped = text[1:] if text.startswith("-") else text
+    if stripped.isdigit() and stripped.isascii():
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_fields(fields: Mapping[str, str] | Mapping[bytes, bytes]) -> dict[str, object]:
+    """Every field of a stored hash, typed (meta fields included)."""
+    return {_text(name): parse_value(_text(name), raw) for name, raw in fields.items()}
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else "***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def client_from_url(url: str, *, decode_responses: bool = False) -> Redis:
+    """An asyncio client without redis-py's own retries (callers decide how to retry)."""
+    return Redis.from_url(
+        url,
+        decode_responses=decode_responses,
+        retry=Retry(NoBackoff(), 0),
+        socket_connect_timeout=2.0,
+        socket_timeout=10.0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The sink
+
+
+class RedisSink:
+    """Writes each flush to Redis in one transaction (see the module docstring)."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: Redis | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        initial_backoff_s: float = 0.1,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        """Prepare the sink; ``client`` replaces the one built from ``settings.redis_url``."""
+        self._url = settings.redis_url
+        self._ttl_s = dict(settings.ttl_s)
+        self._client = client
+        self._owns_client = client is None
+        self._on_error = on_error
+        self._initial_backoff_s = initial_backoff_s
+        self._max_backoff_s = max_backoff_s
+
+    @property
+    def client(self) -> Redis:
+        """The client (built on first use)."""
+        if self._client is None:
+            self._client = client_from_url(self._url)
+        return self._client
+
+    async def start(self) -> None:
+        """Build the client. Connecting is lazy: an absent Redis must not stop the worker."""
+        _ = self.client
+
+    async def stop(self) -> None:
+        """Close the client if this sink built it."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    async def write(self, flush: Flush) -> None:
+        """Store one flush; retry transient failures until it is stored."""
+        if not flush.kpi_sets:
+            return
+        delay = self._initial_backoff_s
+        outage = False
+        while True:
+            try:
+                await self._write_once(flush)
+            except TRANSIENT_ERRORS as error:
+                if self._on_error is not None:
+                    self._on_error(error)
+                if not outage:
+                    outage = True
+                    log.warning(
+                        "Redis unavailable at %s (%s: %s); retrying",
+                        redacted_url(self._url),
+                        type(error).__name__,
+                        error,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff_s)
+                continue
+            except Exception as error:
+                if self._on_error is not None:
+                    self._on_error(error)
+                raise
+            if outage:
+                log.info("Redis at %s is available again", redacted_url(self._url))
+            return
+
+    async def _write_once(self, flush: Flush) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            for command in flush_commands(flush, self._ttl_s):
+                pipe.execute_command(*command)
+            await pipe.execute()
+
+
+Command = tuple[str | int | float, ...]
+
+
+def flush_commands(flush: Flush, ttl_s: Mapping[str, int]) -> list[Command]:
+    """The commands of one flush's transaction, in order (pure; see the module docstring)."""
+    now = flush.updated_at_ms
+    commands: list[Command] = []
+    keys_by_campaign: dict[str, list[str]] = {}
+    objective_by_campaign: dict[str, str | None] = {}
+    for kpi_set in flush.kpi_sets:
+        cid = kpi_set.campaign_id
+        key = redis_key(kpi_set)
+        fields = hash_fields(kpi_set, now)
+        commands.append(("DEL", key))
+        commands.append(("HSET", key, *_pairs(fields.items())))
+        if kpi_set.window != ALL:
+            commands.append(("EXPIRE", key, ttl_s[kpi_set.window]))
+        keys_by_campaign.setdefault(cid, []).append(key)
+        if kpi_set.scope in (INFLUENCER, POST):
+            commands.append(("ZADD", index_key(cid, kpi_set.scope), now, kpi_set.scope_id))
+            if kpi_set.scope == INFLUENCER and kpi_set.window == ALL:
+                commands.extend(_leaderboard_commands(kpi_set))
+        elif kpi_set.window == ALL:
+            objective = kpi_set.kpis.get("objective")
+            objective_by_campaign[cid] = objective if isinstance(objective, str) else None
+    for cid, keys in keys_by_campaign.items():
+        commands.append(("ZADD", campaigns_key(), now, cid))
+        if cid in objective_by_campaign:
+            objective = objective_by_campaign[cid]
+            for other in sorted(OBJECTIVES):
+                if other != objective:
+                    commands.append(("ZREM", objective_key(other), cid))
+            if objective is not None:
+                commands.append(("ZADD", objective_key(objective), now, cid))
+        else:
+            for objective in sorted(OBJECTIVES):
+                commands.append(("ZADD", objective_key(objective), "XX", now, cid))
+        message = {"campaign_id": cid, "keys": sorted(set(keys))}
+        commands.append(("PUBLISH", UPDATES_CHANNEL, dumps(message).decode("utf-8")))
+    return commands
+
+
+def _leaderboard_commands(kpi_set: KpiSet) -> Iterable[Command]:
+    for kpi in LEADERBOARD_KPIS:
+        key = leaderboard_key(kpi_set.campaign_id, kpi)
+        value = kpi_set.kpis.get(kpi)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            yield ("ZADD", key, value, kpi_set.scope_id)
+        else:
+            yield ("ZREM", key, kpi_set.scope_id)
+
+
+def _pairs(items: Iterable[tuple[str, str]]) -> Iterable[str]:
+    for name, value in items:
+        yield name
+        yield value
