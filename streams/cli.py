@@ -25,6 +25,20 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("file", metavar="FILE", help="JSON Lines input; '-' reads stdin")
     replay.add_argument("--out", required=True, metavar="OUT.json", help="KPI output file")
     replay.add_argument("--dlq", metavar="DLQ.jsonl", help="also write dead-letter records")
+
+    kpis = commands.add_parser(
+        "kpis",
+        help="show the live KPIs of a campaign from Redis",
+        description="Read one KPI set from Redis (REDIS_URL) and print it as a table, or as "
+        "JSON with --json. A windowed set without --start shows the most recent window. "
+        "Exit status: 1 when the set is not in Redis, 2 when Redis cannot be read.",
+    )
+    kpis.add_argument("campaign", metavar="CAMPAIGN", help="campaign id")
+    kpis.add_argument("--scope", choices=("campaign", "influencer", "post"), default="campaign")
+    kpis.add_argument("--id", dest="scope_id", metavar="ID", help="influencer or post id")
+    kpis.add_argument("--window", choices=("all", "1d", "1h", "1m"), default="all")
+    kpis.add_argument("--start", type=int, metavar="EPOCH_S", help="window start")
+    kpis.add_argument("--json", action="store_true", help="print the JSON object")
     return parser
 
 
@@ -40,6 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as error:
             print(f"campaign-kpi replay: {error}", file=sys.stderr)
             return 2
+    if args.command == "kpis":
+        from streams import kpi_view  # noqa: PLC0415
+
+        return kpi_view.main(
+            args.campaign,
+            scope=args.scope,
+            scope_id=args.scope_id,
+            window=args.window,
+            start=args.start,
+            as_json=args.json,
+            settings=settings,
+        )
     raise AssertionError(f"unhandled command {args.command}")
 
 

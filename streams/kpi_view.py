@@ -1,0 +1,337 @@
+"""Reading live KPI sets back from Redis: ``campaign-kpi kpis`` and :func:`read_kpis`.
+
+The hashes are the Redis sink's (contract 5.1; :mod:`streams.sinks.redis` encodes them and
+this module decodes them with the same functions): integers come back as ``int``, ratios as
+``float`` (the same double that was written), ``objective`` as ``str`` and
+``target_progress`` as a ``dict``.
+
+Exit status of :func:`main`: 0 shown, 1 no such KPI set, 2 Redis unreachable (or failing)
+or a scope/window/id combination that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from streams.codec import dumps
+from streams.config import Settings
+from streams.domain.kpis import COUNTERS, RATIOS
+from streams.domain.windows import ALL, CAMPAIGN, SCOPE_WINDOWS, SCOPES
+from streams.sinks.redis import (
+    META_FIELDS,
+    client_from_url,
+    key_for,
+    parse_fields,
+    redacted_url,
+)
+
+__all__ = [
+    "StoredKpis",
+    "format_table",
+    "format_value",
+    "latest_window_start",
+    "main",
+    "read_kpis",
+    "read_stored",
+    "stored_from_fields",
+]
+
+COST_KPIS: Final = frozenset({"cpm_minor", "cpe_minor", "cpc_minor", "cpa_minor"})
+_PERCENT_KPIS: Final = frozenset(
+    {
+        "engagement_rate_by_reach", "engagement_rate_by_impressions",
+        "engagement_rate_by_views", "engagement_rate_by_followers",
+        "ctr", "conversion_rate", "budget_used",
+    }
+)
+_ORDER: Final[dict[str, int]] = {
+    name: i for i, name in enumerate((*COUNTERS, *RATIOS, "objective", "target_progress"))
+}
+_GLOB_SPECIAL: Final = frozenset("*?[]\\")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKpis:
+    """One KPI set as stored in Redis."""
+
+    key: str
+    campaign_id: str
+    scope: str
+    scope_id: str
+    window: str
+    window_start: int | None
+    window_end: int | None
+    updated_at_ms: int | None
+    kpis: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        """The KPI topic's value shape (contract 5.2) plus the Redis ``key``."""
+        return {
+            "key": self.key,
+            "campaign_id": self.campaign_id,
+            "scope": self.scope,
+            "scope_id": self.scope_id,
+            "window": self.window,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "kpis": self.kpis,
+            "updated_at": self.updated_at_ms,
+        }
+
+
+def stored_from_fields(
+    key: str,
+    fields: Mapping[str, str] | Mapping[bytes, bytes],
+    *,
+    campaign_id: str,
+    scope: str,
+    scope_id: str,
+    window: str,
+) -> StoredKpis:
+    """Type the fields of a stored hash and split the KPIs from the meta fields."""
+    typed = parse_fields(fields)
+    meta = {name: typed.pop(name, None) for name in META_FIELDS}
+
+    def _int(value: object) -> int | None:
+        return value if isinstance(value, int) else None
+
+    return StoredKpis(
+        key=key,
+        campaign_id=campaign_id,
+        scope=scope,
+        scope_id=scope_id,
+        window=window,
+        window_start=_int(meta["window_start"]),
+        window_end=_int(meta["window_end"]),
+        updated_at_ms=_int(meta["updated_at"]),
+        kpis=typed,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{ch}" if ch in _GLOB_SPECIAL else ch for ch in text)
+
+
+def _text(raw: str | bytes) -> str:
+    return raw.decode("utf-8") if isinstance(raw, bytes) else raw
+
+
+async def latest_window_start(
+    client: Redis, campaign_id: str, scope: str, scope_id: str | None, window: str
+) -> int | None:
+    """The greatest window start among the stored windows of that kind (SCAN), or None."""
+    prefix = key_for(campaign_id, scope, scope_id, window, 0)[:-1]  # "...:<window>:"
+    best: int | None = None
+    async for raw in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+        rest = _text(raw)[len(prefix) :]
+        # A longer id sharing the prefix leaves something other than digits behind.
+        if rest.isdigit() and rest.isascii():
+            start = int(rest)
+            best = start if best is None or start > best else best
+    return best
+
+
+async def read_stored(
+    client: Redis,
+    campaign_id: str,
+    *,
+    scope: str = CAMPAIGN,
+    scope_id: str | None = None,
+    window: str = ALL,
+    start: int | None = None,
+) -> StoredKpis | None:
+    """One stored KPI set (None when absent); ``scope_id`` is ignored at campaign scope."""
+    key = key_for(campaign_id, scope, scope_id, window, start)
+    fields: Mapping[Any, Any] = await client.hgetall(key)
+    if not fields:
+        return None
+    sid = campaign_id if scope == CAMPAIGN or scope_id is None else scope_id
+    return stored_from_fields(
+        key, fields, campaign_id=campaign_id, scope=scope, scope_id=sid, window=window
+    )
+
+
+async def read_kpis(
+    client: Redis,
+    campaign_id: str,
+    *,
+    scope: str = CAMPAIGN,
+    scope_id: str | None = None,
+    window: str = ALL,
+    start: int | None = None,
+) -> dict[str, object] | None:
+    """The typed KPIs of one stored set, without the meta fields; None when absent.
+
+    The result compares equal to the ``kpis`` of the KPI topic's value (and the replay's
+    output) for the same set.
+    """
+    stored = await read_stored(
+        client, campaign_id, scope=scope, scope_id=scope_id, window=window, start=start
+    )
+    return None if stored is None else stored.kpis
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+
+
+def _iso(epoch_s: float) -> str:
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
+    text = moment.isoformat(timespec="milliseconds" if epoch_s % 1 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def format_value(name: str, value: object) -> str:
+    """A KPI for people: rates as percentages, other ratios with 2 decimals, ints as is.
+
+    Money stays in minor units (the currency, hence its exponent, is not stored).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if name in _PERCENT_KPIS:
+        return f"{value * 100:.2f}%"
+    return f"{value:.2f}"
+
+
+def format_table(stored: StoredKpis) -> str:
+    """The readable view: a header, then one line per KPI (and per targeted KPI)."""
+    lines = [stored.key]
+    if stored.window == ALL:
+        where = "window all"
+    else:
+        start = _iso(stored.window_start) if stored.window_start is not None else "?"
+        end = _iso(stored.window_end) if stored.window_end is not None else "?"
+        where = f"window {stored.window} [{start}, {end})"
+    updated = _iso(stored.updated_at_ms / 1000) if stored.updated_at_ms is not None else "?"
+    lines.append(f"{where}; updated {updated}")
+    rows: list[tuple[str, str]] = []
+    names = sorted(stored.kpis, key=lambda n: (_ORDER.get(n, len(_ORDER)), n))
+    for name in names:
+        value = stored.kpis[name]
+        if name == "target_progress" and isinstance(value, Mapping):
+            for target_name in sorted(value, key=lambda n: (_ORDER.get(n, len(_ORDER)), n)):
+                progress = value[target_name]
+                text = (
+                    f"{progress * 100:.2f}% of target"
+                    if isinstance(progress, int | float)
+                    else str(progress)
+                )
+                if target_name in COST_KPIS:
+                    text += " (cost: lower is better)"
+                rows.append((f"target_progress.{target_name}", text))
+        else:
+            rows.append((name, format_value(name, value)))
+    width = max([len("KPI"), *(len(name) for name, _ in rows)])
+    lines.append(f"{'KPI':<{width}}  value")
+    lines.extend(f"{name:<{width}}  {text}" for name, text in rows)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def _check_args(scope: str, scope_id: str | None, window: str, start: int | None) -> str | None:
+    if scope not in SCOPES:
+        return f"unknown scope {scope!r} (one of {', '.join(SCOPES)})"
+    windows = (ALL, *SCOPE_WINDOWS[scope])
+    if window not in windows:
+        return f"scope {scope} has windows {', '.join(windows)}, not {window!r}"
+    if scope != CAMPAIGN and not scope_id:
+        return f"scope {scope} needs --id"
+    if scope == CAMPAIGN and scope_id is not None:
+        return "--id is for the influencer and post scopes"
+    if window == ALL and start is not None:
+        return "--start is for windowed KPI sets (--window 1d, 1h or 1m)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    campaign_id: str
+    scope: str
+    scope_id: str | None
+    window: str
+    start: int | None
+
+
+async def _show(url: str, query: _Query, as_json: bool, out: TextIO, err: TextIO) -> int:
+    campaign_id, scope, scope_id = query.campaign_id, query.scope, query.scope_id
+    window, start = query.window, query.start
+    client = client_from_url(url, decode_responses=True)
+    what = f"campaign {campaign_id} (scope {scope}"
+    what += f" {scope_id}" if scope_id is not None else ""
+    try:
+        if window != ALL and start is None:
+            start = await latest_window_start(client, campaign_id, scope, scope_id, window)
+            if start is None:
+                print(
+                    f"no KPIs for {what}, window {window}, any start) in Redis at "
+                    f"{redacted_url(url)} — is the worker running?",
+                    file=err,
+                )
+                return 1
+        stored = await read_stored(
+            client, campaign_id, scope=scope, scope_id=scope_id, window=window, start=start
+        )
+    finally:
+        await client.aclose()
+    if stored is None:
+        at = f" start {start}" if start is not None else ""
+        print(
+            f"no KPIs for {what}, window {window}{at}) in Redis at {redacted_url(url)} "
+            "— is the worker running?",
+            file=err,
+        )
+        return 1
+    if as_json:
+        out.write(dumps(stored.to_json()).decode("utf-8") + "\n")
+    else:
+        out.write(format_table(stored))
+    return 0
+
+
+def main(
+    campaign_id: str,
+    *,
+    scope: str = CAMPAIGN,
+    scope_id: str | None = None,
+    window: str = ALL,
+    start: int | None = None,
+    as_json: bool = False,
+    settings: Settings,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """``campaign-kpi kpis``: print one live KPI set; the exit status is returned."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    problem = _check_args(scope, scope_id, window, start)
+    if problem is not None:
+        print(f"campaign-kpi kpis: {problem}", file=err)
+        return 2
+    url = settings.redis_url
+    query = _Query(campaign_id, scope, scope_id, window, start)
+    try:
+        return asyncio.run(_show(url, query, as_json, out, err))
+    except (RedisError, OSError) as error:
+        print(
+            f"campaign-kpi kpis: cannot read Redis at {redacted_url(url)}: "
+            f"{type(error).__name__}: {error}",
+            file=err,
+        )
+        return 2
