@@ -9,6 +9,7 @@ import pytest
 from kpi_factories import (
     HOUR,
     MINUTE,
+    SEC,
     T0,
     at,
     campaign,
@@ -317,3 +318,26 @@ def test_late_events_are_not_duplicates_and_vice_versa() -> None:
 
 def test_topic_of_helper_is_consistent() -> None:
     assert topic_of(interaction()) == "interactions"
+
+
+@pytest.mark.parametrize(
+    ("copy_at_s", "expected"),
+    [(720, "duplicate"), (600, "duplicate"), (599, "counted"), (1199, "duplicate")],
+)
+def test_horizon_holds_over_thousands_of_ids(copy_at_s: int, expected: str) -> None:
+    # 2400 interactions, one every half second over 20 minutes: max = T0 + 1199.5 s
+    events = [interaction(at(T0, i * SEC // 2), event_id=f"n{i}") for i in range(2400)]
+    engine = engine_with(*events)
+    copy = events[copy_at_s * 2]
+    # a duplicate while the first copy is not older than max - 10 min = T0 + 599.5 s
+    assert feed(engine, copy) == [expected]
+
+
+def test_late_valid_click_still_registers_for_repeats() -> None:
+    engine = engine_with(click(LATE_T))
+    old = at(LATE_T, -7 * HOUR)
+    assert feed(engine, click(old, visitor_id="v"), click(old + MINUTE, visitor_id="v")) == [
+        "late", "late"
+    ]
+    assert kpi(engine, "clicks_repeat") == 1
+    assert kpi(engine, "late_events") == 2

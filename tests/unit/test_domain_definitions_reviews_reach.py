@@ -258,3 +258,22 @@ def test_changed_sets_span_campaigns() -> None:
     changed = {s.campaign_id for s in engine.changed_sets()}
     assert changed == {"a", "b"}
     assert all(s.kpis["likes"] == 1 for s in sets(engine).values())
+
+
+def test_review_counts_with_the_influencer_of_the_review_in_force() -> None:
+    engine = engine_with(
+        review("2026-11-02T10:00:00Z", influencer_id="i1", scores={"tone": 2}),
+        review("2026-11-02T11:00:00Z", influencer_id="i2", scores={"tone": 4}),
+    )
+    assert kpi(engine, "reviews", "influencer", "i1") == 0
+    assert kpi(engine, "content_score", "influencer", "i1") is None
+    assert kpi(engine, "reviews", "influencer", "i2") == 1
+    assert kpi(engine, "content_score", "influencer", "i2") == 4.0
+
+
+def test_rejected_definition_changes_no_set() -> None:
+    engine = engine_with(campaign(currency="EUR"), post())
+    list(engine.changed_sets())
+    with pytest.raises(InvalidRecord):
+        engine.apply("campaigns", campaign("2026-11-01T05:00:00Z", currency="GBP"))
+    assert list(engine.changed_sets()) == []
