@@ -1,0 +1,432 @@
+"""The Redis sink and the ``kpis`` command against the real Redis (contract 5.1).
+
+Every test writes campaigns of its own (ids from ``unique_name``) and deletes what it wrote.
+Other processes may publish on ``kpi:updates`` meanwhile, so messages are filtered by our
+campaign ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import shutil
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from streams.cli import main as cli_main
+from streams.codec import loads
+from streams.config import Settings
+from streams.domain.engine import KpiSet
+from streams.kpi_view import read_kpis, read_stored
+from streams.sinks import Flush
+from streams.sinks.redis import (
+    LEADERBOARD_KPIS,
+    UPDATES_CHANNEL,
+    RedisSink,
+    hash_fields,
+    redis_key,
+)
+
+TTL = {"1m": 1000, "1h": 2000, "1d": 3000}
+OBJECTIVES = ("awareness", "conversion", "engagement")
+NOW_MS = 1_790_000_000_000
+H = 3600
+T = 1_790_000_000 - 1_790_000_000 % 86_400  # a UTC day start
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures and helpers
+
+
+@pytest.fixture
+def campaign_ids(redis_url: str, unique_name: str) -> Iterator[Callable[[str], str]]:
+    """``ids("a")`` -> a campaign id of this test; everything under it is deleted after."""
+    made: list[str] = []
+
+    def make(suffix: str) -> str:
+        cid = f"{unique_name}-{suffix}"
+        made.append(cid)
+        return cid
+
+    yield make
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for cid in made:
+            keys = list(client.scan_iter(match=f"kpi:{{{cid}}}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+            for key in ("kpi:campaigns", *(f"kpi:campaigns:{o}" for o in OBJECTIVES)):
+                client.zrem(key, cid)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A text client on the service's Redis."""
+    c = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        yield c
+    finally:
+        await c.aclose()
+
+
+@pytest.fixture
+async def sink(redis_url: str) -> AsyncIterator[RedisSink]:
+    """A started sink with short, distinct TTLs per window."""
+    s = RedisSink(Settings(redis_url=redis_url, ttl_s=TTL))
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+def campaign_sets(cid: str, objective: str | None = "conversion") -> list[KpiSet]:
+    """A flush's worth of sets for one campaign: every scope, every window kind."""
+    top: dict[str, object] = {"posts": 2, "engagements": 9, "ctr": 0.1 + 0.2, "roas": 1 / 3}
+    if objective is not None:
+        top["objective"] = objective
+        top["target_progress"] = {"orders": 0.5, "cpa_minor": 1.25}
+    return [
+        KpiSet(cid, "campaign", cid, "all", None, None, top),
+        KpiSet(cid, "campaign", cid, "1d", T, T + 86_400, {"posts": 2, "reach": 5}),
+        KpiSet(cid, "campaign", cid, "1h", T + H, T + 2 * H, {"posts": 2, "reach": 5}),
+        KpiSet(cid, "campaign", cid, "1m", T + H, T + H + 60, {"posts": 2}),
+        KpiSet(
+            cid, "influencer", "i1", "all", None, None,
+            {"engagements": 7, "reach": 4, "clicks_valid": 3, "orders": 1, "revenue_minor": 4999},
+        ),
+        KpiSet(
+            cid, "influencer", "i2", "all", None, None,
+            {"engagements": 2, "reach": 1, "clicks_valid": 0, "orders": 0, "revenue_minor": 0},
+        ),
+        KpiSet(cid, "influencer", "i1", "1h", T + H, T + 2 * H, {"engagements": 7}),
+        KpiSet(cid, "post", "p:1", "all", None, None, {"posts": 1, "likes": 7}),
+    ]
+
+
+async def campaign_keys(client: aioredis.Redis, cid: str) -> set[str]:
+    return {k async for k in client.scan_iter(match=f"kpi:{{{cid}}}:*", count=1000)}
+
+
+async def snapshot(client: aioredis.Redis, cids: Sequence[str]) -> dict[str, Any]:
+    """Everything the sink keeps for these campaigns: values, and whether each key expires."""
+    state: dict[str, Any] = {}
+    for cid in cids:
+        for key in sorted(await campaign_keys(client, cid)):
+            kind = await client.type(key)
+            if kind == "hash":
+                value: Any = await client.hgetall(key)
+            else:
+                value = await client.zrange(key, 0, -1, withscores=True)
+            state[key] = (kind, value, await client.ttl(key) > 0)
+    for key in ("kpi:campaigns", *(f"kpi:campaigns:{o}" for o in OBJECTIVES)):
+        state[key] = {cid: await client.zscore(key, cid) for cid in cids}
+    return state
+
+
+async def updates(
+    pubsub: Any, cids: set[str], count: int, timeout_s: float = 3.0
+) -> list[dict[str, Any]]:
+    """The next ``count`` messages on kpi:updates about these campaigns (within the timeout)."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < count and time.monotonic() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is not None and message["type"] == "message":
+            body = loads(message["data"])
+            if body["campaign_id"] in cids:
+                got.append(body)
+    return got
+
+
+# --------------------------------------------------------------------------------------------
+# The sink
+
+
+async def test_a_flush_writes_exactly_the_contract_keys(
+    client: aioredis.Redis, sink: RedisSink, campaign_ids: Callable[[str], str]
+) -> None:
+    a, b = campaign_ids("a"), campaign_ids("b")
+    sets = [*campaign_sets(a), KpiSet(b, "campaign", b, "all", None, None, {"posts": 0})]
+    pubsub = client.pubsub()
+    await pubsub.subscribe(UPDATES_CHANNEL)
+    try:
+        await sink.write(Flush(sets, NOW_MS))
+        messages = await updates(pubsub, {a, b}, 2)
+        messages += await updates(pubsub, {a, b}, 1, timeout_s=0.3)  # and no more
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    hashes = {redis_key(s) for s in sets if s.campaign_id == a}
+    assert hashes == {
+        f"kpi:{{{a}}}:campaign:all",
+        f"kpi:{{{a}}}:campaign:1d:{T}",
+        f"kpi:{{{a}}}:campaign:1h:{T + H}",
+        f"kpi:{{{a}}}:campaign:1m:{T + H}",
+        f"kpi:{{{a}}}:influencer:i1:all",
+        f"kpi:{{{a}}}:influencer:i2:all",
+        f"kpi:{{{a}}}:influencer:i1:1h:{T + H}",
+        f"kpi:{{{a}}}:post:p:1:all",
+    }
+    assert await campaign_keys(client, a) == hashes | {
+        f"kpi:{{{a}}}:influencers",
+        f"kpi:{{{a}}}:posts",
+        *(f"kpi:{{{a}}}:leaderboard:{kpi}" for kpi in LEADERBOARD_KPIS),
+    }
+    assert await campaign_keys(client, b) == {f"kpi:{{{b}}}:campaign:all"}
+
+    for kpi_set in sets:
+        key = redis_key(kpi_set)
+        assert await client.hgetall(key) == hash_fields(kpi_set, NOW_MS)
+        ttl = await client.ttl(key)
+        if kpi_set.window == "all":
+            assert ttl == -1, key
+        else:
+            assert TTL[kpi_set.window] - 5 <= ttl <= TTL[kpi_set.window], key
+        assert await read_kpis(
+            client, kpi_set.campaign_id, scope=kpi_set.scope, scope_id=kpi_set.scope_id,
+            window=kpi_set.window, start=kpi_set.window_start,
+        ) == kpi_set.kpis
+
+    async def zset(key: str) -> list[tuple[str, float]]:
+        return [tuple(m) for m in await client.zrange(key, 0, -1, withscores=True)]
+
+    assert await zset(f"kpi:{{{a}}}:leaderboard:revenue_minor") == [("i2", 0), ("i1", 4999)]
+    assert await zset(f"kpi:{{{a}}}:leaderboard:engagements") == [("i2", 2), ("i1", 7)]
+    assert await zset(f"kpi:{{{a}}}:leaderboard:reach") == [("i2", 1), ("i1", 4)]
+    assert await zset(f"kpi:{{{a}}}:leaderboard:clicks_valid") == [("i2", 0), ("i1", 3)]
+    assert await zset(f"kpi:{{{a}}}:leaderboard:orders") == [("i2", 0), ("i1", 1)]
+    assert await zset(f"kpi:{{{a}}}:influencers") == [("i1", NOW_MS), ("i2", NOW_MS)]
+    assert await zset(f"kpi:{{{a}}}:posts") == [("p:1", NOW_MS)]
+    assert await client.zscore("kpi:campaigns", a) == NOW_MS
+    assert await client.zscore("kpi:campaigns", b) == NOW_MS
+    assert await client.zscore("kpi:campaigns:conversion", a) == NOW_MS
+    for objective in OBJECTIVES:  # b has no objective: in no objective set
+        assert await client.zscore(f"kpi:campaigns:{objective}", b) is None
+        if objective != "conversion":
+            assert await client.zscore(f"kpi:campaigns:{objective}", a) is None
+
+    # one message per campaign, naming the hashes written for it
+    assert sorted(messages, key=lambda m: str(m["campaign_id"])) == [
+        {"campaign_id": a, "keys": sorted(hashes)},
+        {"campaign_id": b, "keys": [f"kpi:{{{b}}}:campaign:all"]},
+    ]
+
+
+async def test_writing_the_same_flush_twice_leaves_the_same_state(
+    client: aioredis.Redis, sink: RedisSink, campaign_ids: Callable[[str], str]
+) -> None:
+    a = campaign_ids("a")
+    flush = Flush(campaign_sets(a), NOW_MS)
+    await sink.write(flush)
+    first = await snapshot(client, [a])
+    await sink.write(flush)
+    assert await snapshot(client, [a]) == first
+    assert first[f"kpi:{{{a}}}:campaign:all"][1]["posts"] == "2"  # not 4
+
+
+async def test_a_field_that_disappears_is_gone(
+    client: aioredis.Redis, sink: RedisSink, campaign_ids: Callable[[str], str]
+) -> None:
+    a = campaign_ids("a")
+    before = KpiSet(a, "influencer", "i1", "all", None, None, {"orders": 2, "aov_minor": 10.5})
+    after = KpiSet(a, "influencer", "i1", "all", None, None, {"orders": 0})
+    await sink.write(Flush([before], NOW_MS))
+    await sink.write(Flush([after], NOW_MS + 1000))
+    assert await client.hgetall(redis_key(after)) == {
+        "orders": "0",
+        "updated_at": str(NOW_MS + 1000),
+    }
+    # and a leaderboard KPI that disappears takes the influencer off that leaderboard
+    assert await client.zscore(f"kpi:{{{a}}}:leaderboard:orders", "i1") == 0.0
+    assert await client.zscore(f"kpi:{{{a}}}:leaderboard:reach", "i1") is None
+
+
+async def test_an_objective_change_moves_the_campaign(
+    client: aioredis.Redis, sink: RedisSink, campaign_ids: Callable[[str], str]
+) -> None:
+    a = campaign_ids("a")
+
+    async def where() -> dict[str, float | None]:
+        return {o: await client.zscore(f"kpi:campaigns:{o}", a) for o in OBJECTIVES}
+
+    def campaign_all(objective: str) -> KpiSet:
+        return KpiSet(a, "campaign", a, "all", None, None, {"posts": 1, "objective": objective})
+
+    await sink.write(Flush([campaign_all("awareness")], NOW_MS))
+    assert await where() == {"awareness": NOW_MS, "conversion": None, "engagement": None}
+    await sink.write(Flush([campaign_all("engagement")], NOW_MS + 1))
+    assert await where() == {"awareness": None, "conversion": None, "engagement": NOW_MS + 1}
+    # a flush without the campaign's `all` set refreshes its score where it is
+    windowed = KpiSet(a, "campaign", a, "1m", T, T + 60, {"posts": 1})
+    await sink.write(Flush([windowed], NOW_MS + 2))
+    assert await where() == {"awareness": None, "conversion": None, "engagement": NOW_MS + 2}
+    assert await client.zscore("kpi:campaigns", a) == NOW_MS + 2
+
+
+async def test_an_error_retrying_cannot_fix_is_raised_and_counted(
+    client: aioredis.Redis, redis_url: str, campaign_ids: Callable[[str], str]
+) -> None:
+    a = campaign_ids("a")
+    await client.set(f"kpi:{{{a}}}:leaderboard:orders", "not a sorted set")
+    errors: list[BaseException] = []
+    failing = RedisSink(Settings(redis_url=redis_url), client=client, on_error=errors.append)
+    kpi_set = KpiSet(a, "influencer", "i1", "all", None, None, {"orders": 1})
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        await asyncio.wait_for(failing.write(Flush([kpi_set], NOW_MS)), 5)
+    assert len(errors) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Retrying while Redis is away
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_write_waits_for_redis_to_come_up(
+    caplog: pytest.LogCaptureFixture, campaign_ids: Callable[[str], str]
+) -> None:
+    server_binary = shutil.which("redis-server")
+    assert server_binary is not None, "redis-server is needed (make services uses it too)"
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    errors: list[BaseException] = []
+    sink = RedisSink(Settings(redis_url=url), on_error=errors.append)
+    await sink.start()
+    a = campaign_ids("a")
+    kpi_set = KpiSet(a, "campaign", a, "all", None, None, {"posts": 1})
+    server: asyncio.subprocess.Process | None = None
+    caplog.set_level(logging.INFO, logger="streams.sinks.redis")
+    try:
+        write = asyncio.create_task(sink.write(Flush([kpi_set], NOW_MS)))
+        await asyncio.sleep(0.8)
+        assert not write.done()
+        assert errors, "refused connections are counted"
+        server = await asyncio.create_subprocess_exec(
+            server_binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await asyncio.wait_for(write, 4.0)
+        fresh = aioredis.Redis.from_url(url, decode_responses=True)
+        try:
+            assert await read_kpis(fresh, a) == {"posts": 1}
+        finally:
+            await fresh.aclose()
+    finally:
+        await sink.stop()
+        if server is not None:
+            server.kill()
+            await asyncio.wait_for(server.wait(), 5)
+    records = [r for r in caplog.records if r.name == "streams.sinks.redis"]
+    warnings = [r for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, "one warning per outage, not one per attempt"
+    assert f"Redis unavailable at {url}" in warnings[0].getMessage()
+    assert "retrying" in warnings[0].getMessage()
+    assert [r.levelno for r in records][-1] == logging.INFO  # the recovery
+
+
+# --------------------------------------------------------------------------------------------
+# The kpis command
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli_main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def write_sync(url: str, sets: list[KpiSet], updated_at_ms: int = NOW_MS) -> None:
+    async def go() -> None:
+        s = RedisSink(Settings(redis_url=url))
+        try:
+            await s.write(Flush(sets, updated_at_ms))
+        finally:
+            await s.stop()
+
+    asyncio.run(go())
+
+
+def test_kpis_command_prints_a_table_and_json(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, campaign_ids: Callable[[str], str]
+) -> None:
+    a = campaign_ids("a")
+    sets = campaign_sets(a)
+    write_sync(redis_url, sets)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+
+    status, out, err = run_cli(["kpis", a])
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == f"kpi:{{{a}}}:campaign:all"
+    rows = dict(line.split(None, 1) for line in lines[3:])
+    assert rows["posts"] == "2"
+    assert rows["ctr"] == "30.00%"
+    assert rows["roas"] == "0.33"
+    assert rows["objective"] == "conversion"
+    assert rows["target_progress.orders"] == "50.00% of target"
+    assert rows["target_progress.cpa_minor"] == "125.00% of target (cost: lower is better)"
+
+    status, out, err = run_cli(["kpis", a, "--json"])
+    assert (status, err) == (0, "")
+    value = loads(out)
+    assert value["kpis"] == sets[0].kpis
+    assert value["updated_at"] == NOW_MS
+    assert value["key"] == f"kpi:{{{a}}}:campaign:all"
+
+    # a windowed scope without --start shows the most recent window
+    older = KpiSet(a, "influencer", "i1", "1h", T, T + H, {"engagements": 1})
+    write_sync(redis_url, [older])
+    status, out, _ = run_cli(["kpis", a, "--scope", "influencer", "--id", "i1", "--window", "1h",
+                              "--json"])
+    assert status == 0
+    assert loads(out)["window_start"] == T + H
+    assert loads(out)["kpis"] == {"engagements": 7}
+    status, out, _ = run_cli(["kpis", a, "--scope", "influencer", "--id", "i1", "--window", "1h",
+                              "--start", str(T), "--json"])
+    assert (status, loads(out)["kpis"]) == (0, {"engagements": 1})
+    status, out, _ = run_cli(["kpis", a, "--scope", "post", "--id", "p:1"])
+    assert status == 0
+    assert "likes" in out
+
+
+def test_kpis_command_missing_and_unreachable(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, campaign_ids: Callable[[str], str]
+) -> None:
+    a = campaign_ids("nothing")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    status, out, err = run_cli(["kpis", a])
+    assert (status, out) == (1, "")
+    assert f"no KPIs for campaign {a} (scope campaign, window all)" in err
+    assert "is the worker running?" in err
+    status, _, err = run_cli(["kpis", a, "--window", "1h"])
+    assert status == 1
+    assert "window 1h, any start" in err
+
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    status, out, err = run_cli(["kpis", a])
+    assert (status, out) == (2, "")
+    assert "cannot read Redis at redis://127.0.0.1:" in err
+
+
+async def test_read_stored_of_an_absent_set_is_none(
+    client: aioredis.Redis, campaign_ids: Callable[[str], str]
+) -> None:
+    assert await read_stored(client, campaign_ids("none")) is None
