@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     kpis.add_argument("--window", choices=("all", "1d", "1h", "1m"), default="all")
     kpis.add_argument("--start", type=int, metavar="EPOCH_S", help="window start")
     kpis.add_argument("--json", action="store_true", help="print the JSON object")
+    commands.add_parser(
+        "worker",
+        help="run the streaming worker (Faust) until stopped",
+        description="Consume the six input topics and keep the KPIs live in Redis, the KPI "
+        "topic and /metrics. Configured by environment variables (see the README).",
+    )
     return parser
 
 
@@ -46,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit status is the return value."""
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
+    if args.command == "worker":
+        from streams.worker import run_worker  # noqa: PLC0415
+
+        return run_worker(settings)
     if args.command == "replay":
         from streams import replay  # noqa: PLC0415 (each command loads only what it needs)
 

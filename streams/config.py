@@ -37,6 +37,7 @@ class Settings:
     partitions: int = 4  # KPI_PARTITIONS: partition count of topics the worker creates
     replication_factor: int = 1  # KPI_REPLICATION_FACTOR
     flush_interval_s: float = 1.0  # KPI_FLUSH_INTERVAL_S
+    batch_max: int = 20_000  # KPI_BATCH_MAX: most records applied between two flushes
     dedup_horizon_s: int = 600  # KPI_DEDUP_HORIZON_S (interactions and clicks)
     # KPI_GRACE_S for every topic, KPI_GRACE_S_<TOPIC> for one (e.g. KPI_GRACE_S_ORDERS).
     grace_s: Mapping[str, int] = field(
@@ -48,6 +49,7 @@ class Settings:
     )
     metrics_campaigns: int = 200  # KPI_METRICS_CAMPAIGNS: campaigns with KPI series
     web_port: int = 16066  # KPI_WEB_PORT: Faust web server, serving /metrics
+    web_bind: str = "127.0.0.1"  # KPI_WEB_BIND: its address (0.0.0.0 in a container)
     store: str = "memory://"  # KPI_STORE: "memory://" or "rocksdb://"
     data_dir: str = ".local/worker"  # KPI_DATA_DIR: the worker's local state
 
@@ -73,6 +75,7 @@ class Settings:
                 env.get("KPI_REPLICATION_FACTOR", default.replication_factor)
             ),
             flush_interval_s=float(env.get("KPI_FLUSH_INTERVAL_S", default.flush_interval_s)),
+            batch_max=int(env.get("KPI_BATCH_MAX", default.batch_max)),
             dedup_horizon_s=int(env.get("KPI_DEDUP_HORIZON_S", default.dedup_horizon_s)),
             grace_s={
                 topic: int(env.get(f"KPI_GRACE_S_{_topic_env_suffix(topic)}", grace_all))
@@ -84,6 +87,7 @@ class Settings:
             },
             metrics_campaigns=int(env.get("KPI_METRICS_CAMPAIGNS", default.metrics_campaigns)),
             web_port=int(env.get("KPI_WEB_PORT", default.web_port)),
+            web_bind=env.get("KPI_WEB_BIND", default.web_bind),
             store=env.get("KPI_STORE", default.store),
             data_dir=env.get("KPI_DATA_DIR", default.data_dir),
         )
@@ -101,6 +105,11 @@ class Settings:
     def dlq_topic_name(self) -> str:
         """The full name of the dead-letter topic."""
         return self.topic_prefix + self.dlq_topic
+
+    @property
+    def state_topic_name(self) -> str:
+        """The compacted topic journaling the worker's state (one partition per input one)."""
+        return f"{self.topic_prefix}{self.app_id}-state"
 
     def logical_topics(self) -> dict[str, str]:
         """Full input topic name -> logical topic."""

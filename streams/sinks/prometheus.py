@@ -1,0 +1,101 @@
+"""Per-campaign KPI series for Prometheus, capped to the most recently active campaigns.
+
+The series follow processing time: each scrape shows the campaign-scope `all` KPI set as of
+the last flush. Event-time windows are read from Redis or the KPI topic.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.domain.windows import ALL, CAMPAIGN
+from streams.metrics import PREFIX
+from streams.sinks import Flush
+
+NO_OBJECTIVE = "undefined"
+
+
+@dataclass(frozen=True, slots=True)
+class _CampaignSeries:
+    objective: str
+    values: dict[str, float]
+    progress: dict[str, float]
+    updated_at_ms: int
+
+
+class PrometheusSink(Collector):
+    """A sink that keeps the latest campaign KPIs and serves them at scrape time."""
+
+    name = "prometheus"
+
+    def __init__(self, registry: CollectorRegistry, max_campaigns: int) -> None:
+        """Serve at most ``max_campaigns`` campaigns (the most recently updated)."""
+        self.max_campaigns = max_campaigns
+        self._latest: OrderedDict[str, _CampaignSeries] = OrderedDict()
+        registry.register(self)
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    async def write(self, flush: Flush) -> None:
+        """Keep the campaign-scope `all` sets of the flush."""
+        for kpi_set in flush.kpi_sets:
+            if kpi_set.scope != CAMPAIGN or kpi_set.window != ALL:
+                continue
+            kpis = kpi_set.kpis
+            objective = kpis.get("objective")
+            progress = kpis.get("target_progress")
+            self._latest[kpi_set.campaign_id] = _CampaignSeries(
+                objective if isinstance(objective, str) else NO_OBJECTIVE,
+                {
+                    name: float(value)
+                    for name, value in kpis.items()
+                    if isinstance(value, int | float)
+                },
+                dict(progress) if isinstance(progress, dict) else {},
+                flush.updated_at_ms,
+            )
+            self._latest.move_to_end(kpi_set.campaign_id)
+        while len(self._latest) > self.max_campaigns:
+            self._latest.popitem(last=False)
+
+    def forget(self, campaign_ids: Iterable[str]) -> None:
+        """Drop campaigns whose partitions this worker no longer owns."""
+        for campaign_id in campaign_ids:
+            self._latest.pop(campaign_id, None)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the KPI, target-progress and last-update families."""
+        values = GaugeMetricFamily(
+            f"{PREFIX}_value",
+            "Campaign-scope KPI over the whole campaign (window all), as of the last flush.",
+            labels=["campaign_id", "objective", "kpi"],
+        )
+        progress = GaugeMetricFamily(
+            f"{PREFIX}_target_progress_ratio",
+            "KPI value divided by the campaign's target (for cost KPIs, below 1 is good).",
+            labels=["campaign_id", "objective", "kpi"],
+        )
+        updated = GaugeMetricFamily(
+            f"{PREFIX}_campaign_updated_timestamp_seconds",
+            "When the campaign's KPIs last changed (processing time).",
+            labels=["campaign_id", "objective"],
+        )
+        for campaign_id, series in list(self._latest.items()):
+            for kpi, value in series.values.items():
+                values.add_metric([campaign_id, series.objective, kpi], value)
+            for kpi, value in series.progress.items():
+                progress.add_metric([campaign_id, series.objective, kpi], value)
+            updated.add_metric([campaign_id, series.objective], series.updated_at_ms / 1000)
+        yield values
+        yield progress
+        yield updated
