@@ -423,14 +423,18 @@ def _fast_constructor(cls: type[_E], names: tuple[str, ...]) -> Callable[..., _E
     A frozen dataclass sets each field through ``object.__setattr__`` (~1 us for eight fields,
     a fifth of an interaction's budget); calling the slot descriptors directly halves that.
     Only used when the fields are exactly ``names``, in that order, with no ``__post_init__``;
-    otherwise the class itself is returned, so a change of the domain types stays correct.
+    otherwise the class is called with keywords, so a change of the domain types stays correct.
     """
     if (
         tuple(field.name for field in dataclasses.fields(cls)) != names  # type: ignore[arg-type]
         or hasattr(cls, "__post_init__")
         or not all(type(getattr(cls, name)).__name__ == "member_descriptor" for name in names)
     ):
-        return cls
+
+        def by_keyword(*args: Any) -> _E:
+            return cls(**dict(zip(names, args, strict=True)))
+
+        return by_keyword
     params = ", ".join(f"a{i}" for i in range(len(names)))
     body = "".join(f"    s{i}(o, a{i})\n" for i in range(len(names)))
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
@@ -524,10 +528,13 @@ def _targets(value: object) -> dict[str, float]:
 def _roster(value: object) -> tuple[RosterEntry, ...]:
     if value is None:
         return ()
-    if type(value) is not list or len(value) > MAX_ROSTER:
-        rule = f"an array of at most {MAX_ROSTER} influencers"
-        shown = f"an array of {len(value)} items" if type(value) is list else value
-        raise _violation("influencers", rule, shown)
+    if type(value) is not list:
+        raise _violation("influencers", "an array", value)
+    if len(value) > MAX_ROSTER:
+        raise InvalidRecord(
+            "schema_violation",
+            f"field 'influencers' must hold at most {MAX_ROSTER} items, got {len(value)}",
+        )
     entries = []
     for index, item in enumerate(value):
         where = f"influencers[{index}]"

@@ -330,3 +330,16 @@ def test_dumps_loads() -> None:
     assert codec.loads(text.decode()) == data
     with pytest.raises(ValueError, match=r"."):
         codec.loads(b"NaN")
+
+
+def test_hot_constructors_match_the_domain_types() -> None:
+    # The codec builds interactions, clicks and orders through their slot descriptors; when
+    # the domain types change shape it falls back to keywords (correct, but slower).
+    for made, cls in (
+        (codec._new_interaction, Interaction), (codec._new_click, Click),
+        (codec._new_order, Order),
+    ):
+        assert made.__name__ == "make", f"{cls.__name__} changed: codec uses the slow path"
+    click = codec._new_click("e", 1, "c", "l", "i", "qr", None, "v", None)
+    assert click == Click("e", 1, "c", "l", "i", "qr", visitor_id="v")
+    assert hash(click) == hash(Click("e", 1, "c", "l", "i", "qr", visitor_id="v"))
