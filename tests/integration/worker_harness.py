@@ -1,0 +1,338 @@
+"""Drive real `campaign-kpi worker` processes and compare their outputs with the batch replay.
+
+The worker runs as a subprocess (as a user runs it), so tests can stop it with SIGTERM or
+kill it with SIGKILL mid-stream. Inputs come from the oracle's generator of messy records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from streams import codec, replay
+from streams.config import Settings
+from streams.domain.events import LOGICAL_TOPICS
+from streams.kpi_view import read_kpis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
+from generate import generate  # noqa: E402
+
+CAMPAIGNS = "campaigns"
+PARTITIONS = 4
+NOW_MS = int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One record to produce, in the order the replay file lists it."""
+
+    topic: str  # logical topic (default name)
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass
+class Produced:
+    """Where each produced record landed."""
+
+    positions: dict[tuple[str, int, int], bytes] = field(default_factory=dict)
+
+
+def generated_records(seed: int, size: int) -> list[InputRecord]:
+    """The generator's records, campaign definitions first, each with a record timestamp.
+
+    Definitions go first because an order's classification depends on the definition in
+    force, and across topics streaming does not preserve file order (contract section 3).
+    A line without a timestamp gets a fixed one, written into the replay file too, so the
+    future-timestamp rule sees the same input in both.
+    """
+    settings = Settings()
+    records = []
+    for number, line in enumerate(generate(seed, size).lines, start=1):
+        try:
+            parsed = replay.parse_line(number, line.encode("utf-8", "surrogatepass"), settings)
+        except replay.BadLine:
+            continue
+        timestamp = NOW_MS if parsed.timestamp_ms is None else parsed.timestamp_ms
+        records.append(InputRecord(parsed.topic, parsed.key, parsed.value, timestamp))
+    return [r for r in records if r.topic == CAMPAIGNS] + [
+        r for r in records if r.topic != CAMPAIGNS
+    ]
+
+
+def replay_expected(records: Sequence[InputRecord]) -> tuple[dict[str, Any], Counter[str]]:
+    """KPI values by key and dead-letter reasons, from the batch replay of the same records."""
+    settings = Settings()
+    lines = [
+        (
+            number,
+            codec.dumps(
+                {
+                    "topic": r.topic,
+                    "key": None if r.key is None else r.key.decode(),
+                    "value": r.value.decode("utf-8", "surrogatepass"),
+                    "timestamp": r.timestamp_ms,
+                }
+            ),
+        )
+        for number, r in enumerate(records, start=1)
+    ]
+    result = replay.run(lines, settings)
+    values = {_key(value): value for value in result.results()}
+    return values, Counter(result.summary.rejected)
+
+
+def _key(value: dict[str, Any]) -> str:
+    start = "all" if value["window_start"] is None else value["window_start"]
+    return (
+        f"{value['campaign_id']}|{value['scope']}|{value['scope_id']}|{value['window']}|{start}"
+    )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class WorkerProcess:
+    """One `campaign-kpi worker` subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        """Prepare; :meth:`start` launches."""
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Launch the worker, logging to the log file."""
+        command = [str(Path(sys.executable).with_name("campaign-kpi")), "worker"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        """Send a signal and wait for the exit; SIGKILL when it does not exit in time."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return int(self.process.returncode)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the worker's log, for failure messages."""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+@dataclass
+class Harness:
+    """Topics, Redis database and workers of one test."""
+
+    name: str
+    kafka_bootstrap: str
+    redis_url: str
+    tmp_path: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The workers' environment: every name unique to this test."""
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "REDIS_URL": self.redis_url,
+            "KPI_APP_ID": self.name,
+            "KPI_TOPIC_PREFIX": f"{self.name}-",
+            "KPI_PARTITIONS": str(PARTITIONS),
+            "KPI_FLUSH_INTERVAL_S": "0.3",
+            "KPI_BATCH_MAX": "2000",
+        }
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the workers read."""
+        return Settings.from_env(self.env)
+
+    def start_worker(self) -> WorkerProcess:
+        """Start one more worker (a second one shares the partitions)."""
+        env = {**self.env, "KPI_WEB_PORT": str(free_port())}
+        worker = WorkerProcess(env, self.tmp_path / f"worker-{len(self.workers)}.log")
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        """Stop every worker still running."""
+        for worker in self.workers:
+            worker.stop()
+
+    async def produce(
+        self, records: Sequence[InputRecord], produced: Produced, pace_s: float = 0.0
+    ) -> None:
+        """Send records in order (per topic and key, order is preserved).
+
+        With ``pace_s``, pause that long after every 100 records: a slow producer, so that
+        a test can act on the worker while input is still arriving.
+        """
+        settings = self.settings
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka_bootstrap, acks="all", max_request_size=4 << 20
+        )
+        await producer.start()
+        try:
+            futures = []
+            for number, r in enumerate(records, start=1):
+                topic = settings.topic(r.topic)
+                future = await producer.send(
+                    topic, r.value, key=r.key, timestamp_ms=r.timestamp_ms
+                )
+                futures.append((topic, r.value, future))
+                if pace_s and number % 100 == 0:
+                    await producer.flush()
+                    await asyncio.sleep(pace_s)
+            for topic, value, future in futures:
+                metadata = await future
+                produced.positions[topic, metadata.partition, metadata.offset] = value
+        finally:
+            await producer.stop()
+
+    async def processed(self) -> tuple[int, int]:
+        """(records committed by the consumer group, records in the input topics)."""
+        settings = self.settings
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap)
+        await admin.start()
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(settings.topic(logical), p)
+                for logical in LOGICAL_TOPICS
+                for p in range(PARTITIONS)
+            ]
+            ends = await consumer.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(settings.app_id)
+            done = sum(
+                committed[tp].offset for tp in partitions if tp in committed
+            )
+            return done, sum(ends.values())
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    async def wait_processed(self, timeout_s: float = 120.0, at_least: float = 1.0) -> None:
+        """Wait until the group committed ``at_least`` of all input records."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        done, total = 0, 1
+        while loop.time() < deadline:
+            for worker in self.workers:
+                if worker.process is not None and worker.process.poll() is not None:
+                    if worker.process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL):
+                        raise AssertionError(f"worker exited:\n{worker.log_tail()}")
+            done, total = await self.processed()
+            if total and done >= at_least * total:
+                return
+            await asyncio.sleep(0.3)
+        tails = "\n---\n".join(w.log_tail() for w in self.workers)
+        raise AssertionError(f"processed {done} of {total} records in {timeout_s}s\n{tails}")
+
+    async def read_topic(self, topic: str) -> list[Any]:
+        """Every committed record of a topic."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka_bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            pending = set(partitions)
+            while pending:
+                batch = await consumer.getmany(*pending, timeout_ms=500)
+                for batch_records in batch.values():
+                    records.extend(batch_records)
+                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        finally:
+            await consumer.stop()
+        return records
+
+    async def kpi_topic_values(self) -> dict[str, Any]:
+        """The last KPI topic value of each key."""
+        values = {}
+        for record in await self.read_topic(self.settings.kpi_topic_name):
+            values[record.key.decode()] = codec.loads(record.value)
+        return values
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        """Every committed dead-letter record."""
+        return [codec.loads(r.value) for r in await self.read_topic(self.settings.dlq_topic_name)]
+
+    async def redis_values(self, expected: dict[str, Any]) -> dict[str, Any]:
+        """For each expected KPI set, the KPIs Redis holds (None when the key is missing)."""
+        client = aioredis.from_url(self.redis_url)
+        try:
+            found = {}
+            for key, value in expected.items():
+                found[key] = await read_kpis(
+                    client,
+                    value["campaign_id"],
+                    scope=value["scope"],
+                    scope_id=value["scope_id"],
+                    window=value["window"],
+                    start=value["window_start"],
+                )
+            return found
+        finally:
+            await client.aclose()
+
+
+def differences(expected: dict[str, Any], actual: dict[str, Any], limit: int = 5) -> list[str]:
+    """Readable differences between two KPI-value maps (``updated_at`` ignored)."""
+    found = []
+    for key in sorted(expected.keys() | actual.keys()):
+        want, got = expected.get(key), actual.get(key)
+        if isinstance(want, dict) and isinstance(got, dict):
+            want = {k: v for k, v in want.items() if k != "updated_at"}
+            got = {k: v for k, v in got.items() if k != "updated_at"}
+        if want != got:
+            found.append(f"{key}: {_field_differences(want, got)}")
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _field_differences(want: Any, got: Any) -> str:
+    if not (isinstance(want, dict) and isinstance(got, dict)):
+        return f"expected {want!r}, got {got!r}"
+    if "kpis" in want and "kpis" in got:
+        header = {k: (want[k], got.get(k)) for k in want if k != "kpis" and want[k] != got.get(k)}
+        return f"{header} {_field_differences(want['kpis'], got['kpis'])}"
+    fields = sorted(want.keys() | got.keys())
+    return str({k: (want.get(k), got.get(k)) for k in fields if want.get(k) != got.get(k)})
