@@ -69,6 +69,8 @@ def create_app(settings: Settings) -> KpiApp:
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 3,
         stream_buffer_maxsize=max(4096, settings.batch_max),
     )
     app.settings = settings

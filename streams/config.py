@@ -38,6 +38,9 @@ class Settings:
     replication_factor: int = 1  # KPI_REPLICATION_FACTOR
     flush_interval_s: float = 1.0  # KPI_FLUSH_INTERVAL_S
     batch_max: int = 20_000  # KPI_BATCH_MAX: most records applied between two flushes
+    # KPI_SESSION_TIMEOUT_S: how long the group waits for a silent (crashed) worker before
+    # its partitions move; heartbeats go every third of it.
+    session_timeout_s: float = 30.0
     dedup_horizon_s: int = 600  # KPI_DEDUP_HORIZON_S (interactions and clicks)
     # KPI_GRACE_S for every topic, KPI_GRACE_S_<TOPIC> for one (e.g. KPI_GRACE_S_ORDERS).
     grace_s: Mapping[str, int] = field(
@@ -76,6 +79,9 @@ class Settings:
             ),
             flush_interval_s=float(env.get("KPI_FLUSH_INTERVAL_S", default.flush_interval_s)),
             batch_max=int(env.get("KPI_BATCH_MAX", default.batch_max)),
+            session_timeout_s=float(
+                env.get("KPI_SESSION_TIMEOUT_S", default.session_timeout_s)
+            ),
             dedup_horizon_s=int(env.get("KPI_DEDUP_HORIZON_S", default.dedup_horizon_s)),
             grace_s={
                 topic: int(env.get(f"KPI_GRACE_S_{_topic_env_suffix(topic)}", grace_all))

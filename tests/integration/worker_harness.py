@@ -169,6 +169,7 @@ class Harness:
             "KPI_PARTITIONS": str(PARTITIONS),
             "KPI_FLUSH_INTERVAL_S": "0.3",
             "KPI_BATCH_MAX": "2000",
+            "KPI_SESSION_TIMEOUT_S": "6",  # the broker's minimum: a killed worker is noticed fast
         }
 
     @property
