@@ -30,7 +30,7 @@ from streams.domain.events import LOGICAL_TOPICS
 from streams.kpi_view import read_kpis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
-from generate import generate  # noqa: E402
+from generate import generate
 
 CAMPAIGNS = "campaigns"
 PARTITIONS = 4
@@ -250,9 +250,13 @@ class Harness:
         done, total = 0, 1
         while loop.time() < deadline:
             for worker in self.workers:
-                if worker.process is not None and worker.process.poll() is not None:
-                    if worker.process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL):
-                        raise AssertionError(f"worker exited:\n{worker.log_tail()}")
+                process = worker.process
+                if (
+                    process is not None
+                    and process.poll() is not None
+                    and process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)
+                ):
+                    raise AssertionError(f"worker exited:\n{worker.log_tail()}")
             done, total = await self.processed()
             if total and done >= at_least * total:
                 return
