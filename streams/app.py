@@ -17,7 +17,7 @@ from faust.streams import Stream
 from faust.types import TP, EventT, StreamT
 from faust.web import Request, Response, View
 from mode.types.signals import BaseSignalT
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.config import Settings
 from streams.metrics import PipelineMetrics
@@ -28,6 +28,9 @@ from streams.sinks.redis import RedisSink
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+# The text exposition format; aiohttp takes the charset apart from the type (UTF-8 default).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 class KpiApp(faust.App):
@@ -116,7 +119,7 @@ def create_app(settings: Settings) -> KpiApp:
     @app.page("/metrics")
     async def metrics_page(web: View, request: Request) -> Response:
         """Prometheus exposition of the worker's registry."""
-        return web.bytes(generate_latest(app.registry), content_type=CONTENT_TYPE_LATEST)
+        return web.bytes(generate_latest(app.registry), content_type=METRICS_CONTENT_TYPE)
 
     return app
 

@@ -20,6 +20,7 @@ from streams import codec
 from streams.config import Settings
 from streams.domain.engine import COUNTED, Engine, KpiSet
 from streams.domain.errors import InvalidRecord
+from streams.domain.events import CampaignDefined
 from streams.domain.journal import drain
 from streams.metrics import PipelineMetrics
 from streams.sinks import Flush, Sink
@@ -118,6 +119,7 @@ class Pipeline:
         """Commit every changed partition, then write the changed KPI sets to the sinks."""
         updated_at_ms = int(self.clock() * 1000)
         for_sinks: list[KpiSet] = []
+        definitions: dict[str, CampaignDefined] = {}
         for number, part in list(self._partitions.items()):
             if not part.changed and not part.republish:
                 continue
@@ -145,9 +147,13 @@ class Pipeline:
             for_sinks.extend(s for s in part.republish if s.key not in changed_keys)
             part.republish = []
             for_sinks.extend(changed_sets)
+            for campaign_id in {kpi_set.campaign_id for kpi_set in changed_sets}:
+                definition = part.engine.campaigns[campaign_id].definition
+                if definition is not None:
+                    definitions[campaign_id] = definition
         if not for_sinks:
             return
-        flush = Flush(for_sinks, updated_at_ms)
+        flush = Flush(for_sinks, updated_at_ms, definitions)
         for sink in self.sinks:
             started = time.perf_counter()
             await sink.write(flush)

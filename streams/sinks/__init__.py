@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from streams.domain.engine import KpiSet
+from streams.domain.events import CampaignDefined
 
 
 @dataclass(frozen=True, slots=True)
 class Flush:
-    """The KPI sets one flush writes, once each, with absolute values."""
+    """The KPI sets one flush writes, once each, with absolute values.
+
+    ``definitions`` holds the definition in force of the flush's campaigns that have one
+    (for sinks that show a campaign's schedule, such as pacing in Prometheus).
+    """
 
     kpi_sets: Sequence[KpiSet]
     updated_at_ms: int
+    definitions: Mapping[str, CampaignDefined] = field(default_factory=dict)
 
 
 class Sink(Protocol):

@@ -27,6 +27,7 @@ class _CampaignSeries:
     values: dict[str, float]
     progress: dict[str, float]
     updated_at_ms: int
+    schedule_s: tuple[float, float] | None  # (starts_at, ends_at) of the definition
 
 
 class PrometheusSink(Collector):
@@ -54,6 +55,7 @@ class PrometheusSink(Collector):
             kpis = kpi_set.kpis
             objective = kpis.get("objective")
             progress = kpis.get("target_progress")
+            definition = flush.definitions.get(kpi_set.campaign_id)
             self._latest[kpi_set.campaign_id] = _CampaignSeries(
                 objective if isinstance(objective, str) else NO_OBJECTIVE,
                 {
@@ -63,6 +65,9 @@ class PrometheusSink(Collector):
                 },
                 dict(progress) if isinstance(progress, dict) else {},
                 flush.updated_at_ms,
+                None
+                if definition is None
+                else (definition.starts_at_us / 1e6, definition.ends_at_us / 1e6),
             )
             self._latest.move_to_end(kpi_set.campaign_id)
         while len(self._latest) > self.max_campaigns:
@@ -90,12 +95,23 @@ class PrometheusSink(Collector):
             "When the campaign's KPIs last changed (processing time).",
             labels=["campaign_id", "objective"],
         )
+        starts = GaugeMetricFamily(
+            f"{PREFIX}_campaign_start_timestamp_seconds",
+            "The campaign definition's starts_at (for pacing against targets).",
+            labels=["campaign_id", "objective"],
+        )
+        ends = GaugeMetricFamily(
+            f"{PREFIX}_campaign_end_timestamp_seconds",
+            "The campaign definition's ends_at (for pacing against targets).",
+            labels=["campaign_id", "objective"],
+        )
         for campaign_id, series in list(self._latest.items()):
             for kpi, value in series.values.items():
                 values.add_metric([campaign_id, series.objective, kpi], value)
             for kpi, value in series.progress.items():
                 progress.add_metric([campaign_id, series.objective, kpi], value)
             updated.add_metric([campaign_id, series.objective], series.updated_at_ms / 1000)
-        yield values
-        yield progress
-        yield updated
+            if series.schedule_s is not None:
+                starts.add_metric([campaign_id, series.objective], series.schedule_s[0])
+                ends.add_metric([campaign_id, series.objective], series.schedule_s[1])
+        yield from (values, progress, updated, starts, ends)
