@@ -171,9 +171,7 @@ class Pipeline:
             if part is not None:
                 await part.store.close()
                 for sink in self.sinks:
-                    forget = getattr(sink, "forget", None)
-                    if forget is not None:
-                        forget(part.engine.campaigns)
+                    sink.forget(part.engine.campaigns)
         self.metrics.partitions_owned.set(len(self._partitions))
 
     def consumer_lag(

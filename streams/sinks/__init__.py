@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +37,9 @@ class Sink(Protocol):
 
     async def write(self, flush: Flush) -> None:
         """Store one flush."""
+
+    def forget(self, campaign_ids: Iterable[str]) -> None:
+        """Drop what is kept of campaigns whose partitions this worker no longer owns."""
 
     async def stop(self) -> None:
         """Release connections."""

@@ -276,6 +276,9 @@ class RedisSink:
             await self._client.aclose()
             self._client = None
 
+    def forget(self, campaign_ids: Iterable[str]) -> None:
+        """Nothing to drop: Redis keeps every campaign's KPIs, whoever computes them."""
+
     async def write(self, flush: Flush) -> None:
         """Store one flush; retry transient failures until it is stored."""
         if not flush.kpi_sets:
