@@ -10,7 +10,9 @@ rebalance and the SIGKILL variants prove that every record is applied exactly on
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from .worker_harness import (
     InputRecord,
     Produced,
     differences,
+    free_port,
     generated_records,
     replay_expected,
 )
@@ -144,3 +147,51 @@ async def test_two_workers_and_rebalances_apply_every_record_once(harness: Harne
     await producing
     await harness.wait_processed()
     await assert_agrees_with_replay(harness, records, produced)
+
+
+async def test_redis_outage_mid_stream_loses_nothing(
+    kafka_bootstrap: str, admin: KafkaAdmin, unique_name: str, tmp_path: Path
+) -> None:
+    """The worker waits for a Redis that went away, then writes everything it missed."""
+    redis_server = shutil.which("redis-server")
+    assert redis_server is not None, "redis-server is needed (make services installs it)"
+    port = free_port()
+    data_dir = tmp_path / "redis"
+    data_dir.mkdir()
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        # Persistent, so the outage loses no data: only availability is under test.
+        return subprocess.Popen(
+            [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+
+    server = start_redis()
+    harness = Harness(unique_name, kafka_bootstrap, f"redis://127.0.0.1:{port}/0", tmp_path)
+    await ensure_topics(harness.settings)
+    try:
+        records = generated_records(*SEED_SIZES["plain"])
+        harness.start_worker()
+        produced, events = await define_campaigns(harness, records)
+        producing = asyncio.create_task(harness.produce(events, produced, pace_s=0.25))
+        await harness.wait_processed(at_least=0.3)
+        server.terminate()  # Redis goes away mid-stream ...
+        server.wait(10)
+        await asyncio.sleep(3)
+        assert not producing.done(), "input ended during the outage: not mid-stream"
+        server = start_redis()  # ... and comes back
+        await producing
+        await harness.wait_processed()
+        await assert_agrees_with_replay(harness, records, produced)
+        log = harness.workers[0].log_path.read_text(errors="replace")
+        assert "Redis unavailable" in log
+    finally:
+        harness.stop_all()
+        server.terminate()
+        server.wait(10)
+        settings = harness.settings
+        admin.created.extend(
+            [*settings.logical_topics(), settings.state_topic_name, settings.kpi_topic_name,
+             settings.dlq_topic_name, f"{settings.app_id}-__assignor-__leader"]
+        )
