@@ -16,6 +16,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
+
+from streams.topics import ensure_topics
 
 from .support import (
     START_HINT,
@@ -25,6 +28,7 @@ from .support import (
     check_reachable,
     load_addresses,
 )
+from .worker_harness import Harness
 
 _HERE = Path(__file__).resolve().parent
 
@@ -100,3 +104,34 @@ async def admin(kafka_bootstrap: str) -> AsyncIterator[KafkaAdmin]:
         yield kafka_admin
     finally:
         await kafka_admin.close()
+
+
+@pytest.fixture
+async def harness(
+    kafka_bootstrap: str,
+    redis_url: str,
+    admin: KafkaAdmin,
+    unique_name: str,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    """Own topics (deleted afterwards), an empty Redis database, workers stopped at the end."""
+    database_url = redis_url.rsplit("/", 1)[0] + "/9"
+    client = aioredis.from_url(database_url)
+    await client.flushdb()
+    await client.aclose()
+    harness = Harness(unique_name, kafka_bootstrap, database_url, tmp_path)
+    await ensure_topics(harness.settings)  # before producing: oversized records need them
+    try:
+        yield harness
+    finally:
+        harness.stop_all()
+        settings = harness.settings
+        admin.created.extend(
+            [
+                *settings.logical_topics(),
+                settings.state_topic_name,
+                settings.kpi_topic_name,
+                settings.dlq_topic_name,
+                f"{settings.app_id}-__assignor-__leader",
+            ]
+        )

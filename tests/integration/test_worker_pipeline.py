@@ -14,20 +14,18 @@ import shutil
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from streams.topics import ensure_topics
 
 from .support import KafkaAdmin
 from .worker_harness import (
-    CAMPAIGNS,
     Harness,
     InputRecord,
     Produced,
+    define_campaigns,
     differences,
     free_port,
     generated_records,
@@ -35,37 +33,6 @@ from .worker_harness import (
 )
 
 SEED_SIZES = {"plain": (11, 4000), "restart": (12, 6000), "rebalance": (13, 6000)}
-
-
-@pytest.fixture
-async def harness(
-    kafka_bootstrap: str,
-    redis_url: str,
-    admin: KafkaAdmin,
-    unique_name: str,
-    tmp_path: Path,
-) -> AsyncIterator[Harness]:
-    """Own topics (deleted afterwards), an empty Redis database, workers stopped at the end."""
-    database_url = redis_url.rsplit("/", 1)[0] + "/9"
-    client = aioredis.from_url(database_url)
-    await client.flushdb()
-    await client.aclose()
-    harness = Harness(unique_name, kafka_bootstrap, database_url, tmp_path)
-    await ensure_topics(harness.settings)  # before producing: oversized records need them
-    try:
-        yield harness
-    finally:
-        harness.stop_all()
-        settings = harness.settings
-        admin.created.extend(
-            [
-                *settings.logical_topics(),
-                settings.state_topic_name,
-                settings.kpi_topic_name,
-                settings.dlq_topic_name,
-                f"{settings.app_id}-__assignor-__leader",
-            ]
-        )
 
 
 async def assert_agrees_with_replay(
@@ -86,22 +53,6 @@ async def assert_agrees_with_replay(
         assert letter["value_encoding"] == "utf-8"
         assert letter["value"].encode() == original[:65536]
         assert letter["truncated"] == (len(original) > 65536)
-
-
-async def define_campaigns(harness: Harness, records: list[InputRecord]) -> tuple[
-    Produced, list[InputRecord]
-]:
-    """Produce the campaign definitions and wait until they are processed.
-
-    Producers publish a campaign's definition before its events (contract section 3); across
-    topics streaming keeps no order, so the test waits for the definitions to be in force.
-    Returns the other records.
-    """
-    produced = Produced()
-    definitions = [r for r in records if r.topic == CAMPAIGNS]
-    await harness.produce(definitions, produced)
-    await harness.wait_processed()
-    return produced, [r for r in records if r.topic != CAMPAIGNS]
 
 
 async def test_worker_outputs_agree_with_replay(harness: Harness) -> None:

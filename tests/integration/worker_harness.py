@@ -177,9 +177,9 @@ class Harness:
         """The settings the workers read."""
         return Settings.from_env(self.env)
 
-    def start_worker(self) -> WorkerProcess:
+    def start_worker(self, **extra_env: str) -> WorkerProcess:
         """Start one more worker (a second one shares the partitions)."""
-        env = {**self.env, "KPI_WEB_PORT": str(free_port())}
+        env = {**self.env, "KPI_WEB_PORT": str(free_port()), **extra_env}
         worker = WorkerProcess(env, self.tmp_path / f"worker-{len(self.workers)}.log")
         worker.start()
         self.workers.append(worker)
@@ -341,3 +341,19 @@ def _field_differences(want: Any, got: Any) -> str:
         return f"{header} {_field_differences(want['kpis'], got['kpis'])}"
     fields = sorted(want.keys() | got.keys())
     return str({k: (want.get(k), got.get(k)) for k in fields if want.get(k) != got.get(k)})
+
+
+async def define_campaigns(harness: Harness, records: list[InputRecord]) -> tuple[
+    Produced, list[InputRecord]
+]:
+    """Produce the campaign definitions and wait until they are processed.
+
+    Producers publish a campaign's definition before its events (contract section 3); across
+    topics streaming keeps no order, so the test waits for the definitions to be in force.
+    Returns the other records.
+    """
+    produced = Produced()
+    definitions = [r for r in records if r.topic == CAMPAIGNS]
+    await harness.produce(definitions, produced)
+    await harness.wait_processed()
+    return produced, [r for r in records if r.topic != CAMPAIGNS]

@@ -1,0 +1,54 @@
+"""The worker's /metrics: clean for promtool, counting like the replay, capped per campaign."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.request
+from collections import Counter
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from .worker_harness import Harness, define_campaigns, generated_records, replay_expected
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess[bytes]:
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is needed (Debian package prometheus)"
+    return subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, check=False
+    )
+
+
+def scrape(port: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        body: bytes = response.read()
+        return body.decode()
+
+
+async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness) -> None:
+    records = generated_records(21, 3000)
+    worker = harness.start_worker(KPI_METRICS_CAMPAIGNS="2")
+    produced, events = await define_campaigns(harness, records)
+    await harness.produce(events, produced)
+    await harness.wait_processed()
+
+    text = scrape(worker.env["KPI_WEB_PORT"])
+    check = promtool_check(text)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+    assert check.stdout == b"", f"promtool warnings: {check.stdout.decode()}"
+
+    samples = [
+        sample
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+    invalid = Counter[str]()
+    for sample in samples:
+        if sample.name == "campaign_kpi_invalid_events_total":
+            invalid[sample.labels["reason"]] += int(sample.value)
+    _, reasons = replay_expected(records)
+    assert +invalid == reasons
+    campaigns = {s.labels["campaign_id"] for s in samples if s.name == "campaign_kpi_value"}
+    assert len(campaigns) == 2, "at most KPI_METRICS_CAMPAIGNS campaigns carry KPI series"
