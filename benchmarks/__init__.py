@@ -1,0 +1,1 @@
+"""Benchmarks of the worker, the replay and the codec (see benchmarks/README.md)."""

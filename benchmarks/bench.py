@@ -1,0 +1,571 @@
+"""End-to-end benchmark: the ceiling, a naive Faust app and our worker on the same input.
+
+``make bench`` (or ``.venv/bin/python benchmarks/bench.py [--events N]``), with the services
+of ``make services`` running. One run:
+
+1. generates ``--events`` records of the interaction-heavy mix (:mod:`benchmarks.workload`)
+   and produces them once to six input topics of its own (``bench<id>-<topic>``);
+2. **ceiling**: a plain aiokafka consumer decoding each record with orjson and counting per
+   campaign (:mod:`benchmarks.ceiling`), until it has read every record;
+3. **naive Faust**: one agent per topic with a per-event Table counter
+   (:mod:`benchmarks.naive_faust`), for ``--naive-seconds`` from its first event (it is too
+   slow to finish); its rate is the events it processed in that time;
+4. **worker**: ``campaign-kpi worker`` (fresh app id) from the start of consumption (first
+   scrape of /metrics counting events) until the last flush of the input reached Redis (the
+   last ``kpi:updates`` message of the run's campaigns) and the group committed all input;
+5. **freshness**: with the worker caught up, background load at half its measured rate for
+   ``--freshness-seconds``, plus ten probes a second: an interaction on a post of its own,
+   timed from the produce call until a ``kpi:updates`` message names the post's key.
+
+Every contender runs in a process of its own: events/s, CPU seconds per million events (from
+/proc/<pid>/stat, or getrusage inside the process) and peak RSS (VmHWM) are its own. It prints
+one line per phase, a table, and ``ratios: worker/ceiling=X worker/naive=Y freshness_p99_s=Z``.
+Topics and Redis keys of the run are deleted at the end (``--keep`` keeps them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+import orjson
+import redis.asyncio as aioredis
+
+from benchmarks.kafka_io import (
+    BatchProducer,
+    GroupOffsets,
+    ProcSample,
+    create_topics,
+    delete_topics,
+    end_offsets,
+    sample_process,
+)
+from benchmarks.workload import Workload
+from streams.domain.events import LOGICAL_TOPICS, OBJECTIVES
+from streams.sinks.redis import UPDATES_CHANNEL, campaigns_key, key_for, objective_key
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTITIONS = 4
+MIB = 1 << 20
+
+
+@dataclass
+class Result:
+    """One row of the table."""
+
+    name: str
+    events: int
+    seconds: float
+    cpu_s: float
+    peak_rss_bytes: int
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_per_million(self) -> float:
+        return self.cpu_s / self.events * 1e6 if self.events else 0.0
+
+
+@dataclass
+class Freshness:
+    rate: float
+    seconds: float
+    background: int
+    latencies_s: list[float] = field(default_factory=list)
+    lost: int = 0
+
+    def quantile(self, q: float) -> float:
+        if not self.latencies_s:
+            return float("nan")
+        ordered = sorted(self.latencies_s)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def services_env() -> dict[str, str]:
+    """KAFKA_BOOTSTRAP / REDIS_URL from the environment, else from .local/services.env."""
+    found: dict[str, str] = {}
+    path = ROOT / ".local" / "services.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                name, value = line[len("export ") :].split("=", 1)
+                found[name] = value
+    found.update({k: v for k, v in os.environ.items() if k in ("KAFKA_BOOTSTRAP", "REDIS_URL")})
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+class UpdateListener:
+    """Subscribes to ``kpi:updates``; notes the run's last message and the probes' arrivals."""
+
+    def __init__(self, redis_url: str, campaign_prefix: str) -> None:
+        self.client = aioredis.from_url(redis_url)
+        self.prefix = campaign_prefix
+        self.messages = 0
+        self.last_at = 0.0
+        self.probe_sent: dict[str, float] = {}
+        self.probe_seen: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._pubsub: Any = None
+
+    async def start(self) -> None:
+        self._pubsub = self.client.pubsub()
+        await self._pubsub.subscribe(UPDATES_CHANNEL)
+        self._task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        async for message in self._pubsub.listen():
+            if message["type"] != "message":
+                continue
+            now = time.monotonic()
+            data = orjson.loads(message["data"])
+            if not str(data.get("campaign_id", "")).startswith(self.prefix):
+                continue
+            self.messages += 1
+            self.last_at = now
+            for key in data.get("keys", ()):
+                if key in self.probe_sent and key not in self.probe_seen:
+                    self.probe_seen[key] = now
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+        await self.client.aclose()
+
+
+# -- phases --------------------------------------------------------------------------------
+
+
+async def produce_input(args: argparse.Namespace, prefix: str, workload: Workload) -> int:
+    topics = [prefix + t for t in LOGICAL_TOPICS]
+    await create_topics(args.bootstrap, topics, PARTITIONS)
+    producer = BatchProducer(args.bootstrap, lambda t: prefix + t, PARTITIONS)
+    await producer.start()
+    started = time.monotonic()
+    try:
+        end_s = time.time() - 120
+        for record in workload.records(args.events, end_s, args.span_hours * 3600):
+            await producer.add(record)
+    finally:
+        await producer.stop()
+    total = await end_offsets(args.bootstrap, topics, PARTITIONS)
+    mix = ", ".join(f"{name} {n:,}" for name, n in workload.counts.most_common())
+    say(
+        f"produce: {total:,} records in {time.monotonic() - started:.1f} s to "
+        f"{prefix}<topic> x6 ({mix})"
+    )
+    return total
+
+
+def run_ceiling(args: argparse.Namespace, prefix: str, total: int) -> Result:
+    command = [
+        sys.executable, "-m", "benchmarks.ceiling", args.bootstrap, str(PARTITIONS), str(total),
+        *(prefix + t for t in LOGICAL_TOPICS),
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, check=True, capture_output=True, timeout=args.timeout
+    )
+    data = orjson.loads(done.stdout.splitlines()[-1])
+    result = Result(
+        "ceiling (aiokafka + orjson)",
+        data["records"], data["seconds"], data["cpu_s"], data["peak_rss_bytes"],
+        "all records",
+    )
+    say(
+        f"ceiling: {result.events:,} records in {result.seconds:.1f} s "
+        f"({result.rate:,.0f}/s, {data['campaigns']} campaigns counted)"
+    )
+    return result
+
+
+async def run_naive(args: argparse.Namespace, prefix: str, total: int, run_dir: Path) -> Result:
+    report = run_dir / "naive-report.jsonl"
+    env = {
+        **os.environ,
+        "NAIVE_BOOTSTRAP": args.bootstrap,
+        "NAIVE_TOPIC_PREFIX": prefix,
+        "NAIVE_APP_ID": f"{prefix}naive",
+        "NAIVE_PARTITIONS": str(PARTITIONS),
+        "NAIVE_DATA_DIR": str(run_dir / "naive-data"),
+        "NAIVE_REPORT": str(report),
+    }
+    process = _spawn([sys.executable, "-m", "benchmarks.naive_faust"], env, run_dir / "naive.log")
+    first: dict[str, Any] | None = None
+    last: dict[str, Any] | None = None
+    deadline = time.monotonic() + args.timeout
+    try:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            if process.poll() is not None:
+                raise RuntimeError(f"naive Faust app exited; see {run_dir / 'naive.log'}")
+            if not report.exists():
+                continue
+            lines = report.read_bytes().splitlines()
+            if not lines:
+                continue
+            last = orjson.loads(lines[-1])
+            if first is None:
+                first = next((orjson.loads(x) for x in lines if orjson.loads(x)["events"]), None)
+                continue
+            if last["at"] - first["at"] >= args.naive_seconds or last["events"] >= total:
+                break
+    finally:
+        stop_process(process)
+    if first is None or last is None or last["events"] <= first["events"]:
+        raise RuntimeError(f"naive Faust app processed nothing; see {run_dir / 'naive.log'}")
+    events = last["events"] - first["events"]
+    seconds = last["at"] - first["at"]
+    result = Result(
+        "naive Faust (agent/topic, Table)",
+        events, seconds, last["cpu_s"] - first["cpu_s"], last["peak_rss_bytes"],
+        f"capped: {seconds:.0f} s of {total:,}",
+    )
+    say(
+        f"naive Faust: {last['events']:,} of {total:,} records processed; rate over "
+        f"{seconds:.1f} s from its first event: {result.rate:,.0f}/s (capped run)"
+    )
+    return result
+
+
+async def _events_total(session: aiohttp.ClientSession, url: str) -> float | None:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("campaign_kpi_events_total{")
+    )
+
+
+@dataclass
+class WorkerRun:
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    metrics_url: str
+    log_path: Path
+
+
+def start_worker(args: argparse.Namespace, prefix: str, run_dir: Path) -> WorkerRun:
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP": args.bootstrap,
+        "REDIS_URL": args.redis,
+        "KPI_APP_ID": f"{prefix}worker",
+        "KPI_TOPIC_PREFIX": prefix,
+        "KPI_PARTITIONS": str(PARTITIONS),
+        "KPI_WEB_PORT": str(port),
+        "KPI_DATA_DIR": str(run_dir / "worker-data"),
+    }
+    for assignment in args.worker_env:
+        name, value = assignment.split("=", 1)
+        env[name] = value
+    log_path = run_dir / "worker.log"
+    command = [str(Path(sys.executable).with_name("campaign-kpi")), "worker"]
+    if args.profile:
+        command = [
+            str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses",
+            "--rate", "100", "--format", "speedscope",
+            "-o", str(run_dir / "worker-profile.speedscope.json"), "--", *command,
+        ]
+    process = _spawn(command, env, log_path)
+    return WorkerRun(process, env, f"http://127.0.0.1:{port}/metrics", log_path)
+
+
+def _worker_pid(run: WorkerRun) -> int:
+    """The worker's pid (under py-spy, its child)."""
+    pid = run.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        kids = children.read_text().split()
+        if kids and "py-spy" in Path(f"/proc/{pid}/cmdline").read_text():
+            return int(kids[0])
+    return pid
+
+
+async def run_worker(
+    args: argparse.Namespace,
+    prefix: str,
+    total: int,
+    run: WorkerRun,
+    listener: UpdateListener,
+) -> Result:
+    offsets = GroupOffsets(
+        args.bootstrap, f"{prefix}worker", [prefix + t for t in LOGICAL_TOPICS], PARTITIONS
+    )
+    await offsets.start()
+    deadline = time.monotonic() + args.timeout
+    first: tuple[ProcSample, float] | None = None
+    next_report = time.monotonic() + 10
+    try:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if run.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker exited or timed out; see {run.log_path}")
+                events = await _events_total(session, run.metrics_url)
+                now = time.monotonic()
+                if events and first is None:
+                    first = (sample_process(_worker_pid(run)), events)
+                if events is not None and events >= total:
+                    break
+                if now >= next_report and events is not None:
+                    say(f"worker: ... {events:,.0f} of {total:,} records applied")
+                    next_report = now + 10
+                await asyncio.sleep(0.25)
+        applied_at = time.monotonic()
+        committed_at = None
+        while True:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not commit all input; see {run.log_path}")
+            if committed_at is None and await offsets.committed() >= total:
+                committed_at = time.monotonic()
+            if committed_at is not None and time.monotonic() - listener.last_at >= 2.0:
+                break
+            await asyncio.sleep(0.25)
+        end = sample_process(_worker_pid(run))
+    finally:
+        await offsets.stop()
+    assert first is not None
+    start, events0 = first
+    to_redis = listener.last_at - start.at
+    result = Result(
+        "worker (campaign-kpi, to Redis)",
+        int(total - events0), to_redis, end.cpu_s - start.cpu_s, end.peak_rss_bytes,
+        f"commit +{committed_at - listener.last_at:.1f} s",
+    )
+    say(
+        f"worker: {total:,} records applied ({events0:,.0f} already at the first scrape); "
+        f"all in Redis {to_redis:.1f} s after it ({result.rate:,.0f}/s), all applied "
+        f"{applied_at - start.at:.1f} s, all committed {committed_at - start.at:.1f} s"
+    )
+    return result
+
+
+async def run_freshness(
+    args: argparse.Namespace,
+    prefix: str,
+    *,
+    rate: float,
+    workload: Workload,
+    run: WorkerRun,
+    listener: UpdateListener,
+) -> Freshness:
+    producer = BatchProducer(args.bootstrap, lambda t: prefix + t, PARTITIONS)
+    await producer.start()
+    probe_campaign = f"{prefix}probe"
+    fresh = Freshness(rate, args.freshness_seconds, 0)
+    tick_s = 0.02
+    started = time.monotonic()
+    next_probe = started
+    probes = 0
+    try:
+        while (now := time.monotonic()) - started < args.freshness_seconds:
+            if run.process.poll() is not None:
+                raise RuntimeError(f"worker exited; see {run.log_path}")
+            due = int(rate * (now - started)) - fresh.background
+            wall = time.time()
+            for _ in range(due):
+                await producer.add(workload.live(wall))
+            fresh.background += max(due, 0)
+            if now >= next_probe:
+                post_id = f"{probe_campaign}-p{probes:05d}"
+                key = key_for(probe_campaign, "post", post_id, "all", None)
+                listener.probe_sent[key] = time.monotonic()
+                await producer.add(workload.probe(probe_campaign, post_id, time.time()))
+                probes += 1
+                next_probe += 0.1
+            await producer.flush()
+            await asyncio.sleep(max(0.0, tick_s - (time.monotonic() - now)))
+    finally:
+        await producer.stop()
+    for _ in range(75):  # up to 15 s for the last probes
+        if len(listener.probe_seen) >= len(listener.probe_sent):
+            break
+        await asyncio.sleep(0.2)
+    for key, sent in listener.probe_sent.items():
+        seen = listener.probe_seen.get(key)
+        if seen is None:
+            fresh.lost += 1
+        else:
+            fresh.latencies_s.append(seen - sent)
+    say(
+        f"freshness: {fresh.background:,} background records at {rate:,.0f}/s for "
+        f"{fresh.seconds:.0f} s, {len(listener.probe_sent)} probes, "
+        f"{len(fresh.latencies_s)} seen in Redis: p50 {fresh.quantile(0.5):.2f} s, "
+        f"p99 {fresh.quantile(0.99):.2f} s, max {max(fresh.latencies_s, default=0):.2f} s"
+    )
+    return fresh
+
+
+async def cleanup(args: argparse.Namespace, prefix: str, workload: Workload) -> None:
+    topics = await delete_topics(args.bootstrap, prefix)
+    client = aioredis.from_url(args.redis)
+    try:
+        keys = 0
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"kpi:{{{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                keys += await client.delete(*batch)
+                batch = []
+        if batch:
+            keys += await client.delete(*batch)
+        campaigns = [c.cid for c in workload.campaigns] + [f"{prefix}probe"]
+        for zset in [campaigns_key(), *(objective_key(o) for o in sorted(OBJECTIVES))]:
+            await client.zrem(zset, *campaigns)
+    finally:
+        await client.aclose()
+    say(f"cleanup: deleted {len(topics)} topics and {keys:,} Redis keys of the run")
+
+
+def print_table(results: list[Result], fresh: Freshness | None) -> None:
+    header = (
+        f"{'contender':<34}{'events':>11}{'seconds':>9}{'events/s':>11}"
+        f"{'CPU s/1M ev':>13}{'peak RSS MiB':>14}  note"
+    )
+    say("")
+    say(header)
+    say("-" * len(header))
+    for r in results:
+        say(
+            f"{r.name:<34}{r.events:>11,}{r.seconds:>9.1f}{r.rate:>11,.0f}"
+            f"{r.cpu_per_million:>13.1f}{r.peak_rss_bytes / MIB:>14.0f}  {r.note}"
+        )
+    if fresh is not None:
+        say(
+            f"freshness at {fresh.rate:,.0f} ev/s (50 % of the worker's rate), "
+            f"{len(fresh.latencies_s)} probes: p50 {fresh.quantile(0.5):.2f} s, "
+            f"p99 {fresh.quantile(0.99):.2f} s (lost {fresh.lost})"
+        )
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    run_id = f"bench{int(time.time()) % 1_000_000:06d}{secrets.token_hex(2)}"
+    prefix = f"{run_id}-"
+    run_dir = ROOT / ".local" / "bench" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    say(
+        f"bench {run_id}: {args.events:,} events, Kafka {args.bootstrap}, Redis {args.redis}, "
+        f"logs in {run_dir.relative_to(ROOT)}"
+    )
+    workload = Workload(prefix.rstrip("-"), campaigns=args.campaigns, seed=args.seed)
+    results: dict[str, Result] = {}
+    fresh: Freshness | None = None
+    try:
+        total = await produce_input(args, prefix, workload)
+        results["ceiling"] = run_ceiling(args, prefix, total)
+        if not args.skip_naive:
+            results["naive"] = await run_naive(args, prefix, total, run_dir)
+        listener = UpdateListener(args.redis, prefix)
+        await listener.start()
+        run = start_worker(args, prefix, run_dir)
+        try:
+            results["worker"] = await run_worker(args, prefix, total, run, listener)
+            if args.freshness_seconds > 0:
+                rate = 0.5 * results["worker"].rate
+                fresh = await run_freshness(
+                    args, prefix, rate=rate, workload=workload, run=run, listener=listener
+                )
+        finally:
+            stop_process(run.process, 60.0)
+            await listener.stop()
+    finally:
+        if not args.keep:
+            await cleanup(args, prefix, workload)
+            shutil.rmtree(run_dir / "worker-data", ignore_errors=True)
+            shutil.rmtree(run_dir / "naive-data", ignore_errors=True)
+    print_table(list(results.values()), fresh)
+    worker = results["worker"].rate
+    naive = results["naive"].rate if "naive" in results else float("nan")
+    p99 = fresh.quantile(0.99) if fresh is not None else float("nan")
+    summary = {
+        "run_id": run_id,
+        "events": args.events,
+        "results": {k: {**vars(r), "rate": r.rate} for k, r in results.items()},
+        "freshness": None if fresh is None else vars(fresh),
+    }
+    (run_dir / "results.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    say(
+        f"ratios: worker/ceiling={worker / results['ceiling'].rate:.3f} "
+        f"worker/naive={worker / naive:.2f} freshness_p99_s={p99:.2f}"
+    )
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = services_env()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else "")
+    parser.add_argument("--events", type=int, default=1_000_000, help="input records")
+    parser.add_argument("--campaigns", type=int, default=40)
+    parser.add_argument("--span-hours", type=float, default=12.0, help="event-time span")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--naive-seconds", type=float, default=30.0)
+    parser.add_argument("--freshness-seconds", type=float, default=25.0, help="0 skips it")
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per phase, seconds")
+    parser.add_argument("--keep", action="store_true", help="keep the run's topics and keys")
+    parser.add_argument(
+        "--worker-env", action="append", default=[], metavar="NAME=VALUE",
+        help="extra environment for the worker (e.g. KPI_BATCH_MAX=5000)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="run the worker under py-spy record (pip install py-spy into .venv)",
+    )
+    parser.add_argument("--bootstrap", default=env.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
+    parser.add_argument("--redis", default=env.get("REDIS_URL", "redis://127.0.0.1:16379/0"))
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    sys.exit(asyncio.run(main_async(parse_args())))
+
+
+if __name__ == "__main__":
+    main()
