@@ -5,6 +5,7 @@
 #   make lint           ruff, mypy --strict, import-linter
 #   make test           lint, services, then the whole pytest suite against the real services
 #   make demo           (TODO, issue 5) the end-to-end demo
+#   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
 
 SHELL := /bin/bash
@@ -18,7 +19,7 @@ SERVICES_ENV := .local/services.env
 # Only the source trees that exist yet (mypy fails on a missing path).
 LINT_PATHS  := $(wildcard streams tests benchmarks)
 
-.PHONY: help setup services services-down services-status lint test demo
+.PHONY: help setup services services-down services-status lint test demo bench
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -54,3 +55,6 @@ test: setup
 demo: setup services
 	@echo "make demo: services are up (the worker/simulator demo comes with issue 5):"
 	@cat $(SERVICES_ENV)
+
+bench: setup services
+	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(BENCH_ARGS)
