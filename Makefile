@@ -50,11 +50,10 @@ test: setup
 	$(MAKE) services
 	source $(SERVICES_ENV) && $(BIN)/pytest
 
-# TODO(issue 5): run the worker and the simulator against the services and show the KPIs.
-# For now it only starts the services and prints their addresses.
+# The end-to-end demo: a worker and the simulator against the services, live KPIs in the
+# terminal until Ctrl-C (DEMO_SECONDS=N stops it after N seconds). See README, "Demo".
 demo: setup services
-	@echo "make demo: services are up (the worker/simulator demo comes with issue 5):"
-	@cat $(SERVICES_ENV)
+	source $(SERVICES_ENV) && exec $(BIN)/campaign-kpi demo
 
 bench: setup services
 	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(BENCH_ARGS)
