@@ -9,7 +9,7 @@ state are ours (see docs/architecture.md): the agent hands batches of raw record
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import faust
@@ -39,6 +39,8 @@ class KpiApp(faust.App):
     settings: Settings
     pipeline: Pipeline
     registry: CollectorRegistry
+    # Set by the worker process: ends the whole process (non-zero exit) on a fatal error.
+    on_fatal: Callable[[BaseException], None] | None = None
 
     async def on_first_start(self) -> None:
         """Create missing topics before the consumer subscribes."""
@@ -97,15 +99,24 @@ def create_app(settings: Settings) -> KpiApp:
         batches: AsyncIterator[Sequence[EventT[Any]]] = cast(Stream[Any], stream).noack_take(
             settings.batch_max, within=settings.flush_interval_s
         )
-        async for events in batches:
-            generation = app.consumer_generation_id
-            await pipeline.process(_current(app, events, generation))
-            await pipeline.flush()
-            owned = pipeline.partitions
-            for event in events:
-                message = event.message
-                if message.generation_id == generation and message.partition in owned:
-                    await stream.ack(event)
+        try:
+            async for events in batches:
+                generation = app.consumer_generation_id
+                await pipeline.process(_current(app, events, generation))
+                await pipeline.flush()
+                owned = pipeline.partitions
+                for event in events:
+                    message = event.message
+                    if message.generation_id == generation and message.partition in owned:
+                        await stream.ack(event)
+        except Exception as error:
+            # Crash-only: a restarted worker resumes exactly from its last committed flush,
+            # whereas carrying on after an unknown failure could skip a batch.
+            log.critical("worker stopping after an unexpected error: %r; restart it", error)
+            if app.on_fatal is not None:
+                app.on_fatal(error)
+            await app.crash(error)
+            raise
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode types its own Signal narrowly
     async def on_assigned(

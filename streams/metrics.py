@@ -70,6 +70,8 @@ class PipelineMetrics:
             "Input partitions whose state this worker holds.",
             registry=registry,
         )
+        for sink in ("redis", "prometheus"):  # series exist (at 0) before the first error
+            self.sink_errors.labels(sink)
         # Resolve label children once: the hot path only increments.
         self.event_outcome = {
             (topic, outcome): self.events.labels(topic, outcome)

@@ -144,10 +144,10 @@ class Pipeline:
                 part.dead_letters = []
                 part.changed = False
             changed_keys = {kpi_set.key for kpi_set in changed_sets}
-            for_sinks.extend(s for s in part.republish if s.key not in changed_keys)
+            written = [s for s in part.republish if s.key not in changed_keys] + changed_sets
             part.republish = []
-            for_sinks.extend(changed_sets)
-            for campaign_id in {kpi_set.campaign_id for kpi_set in changed_sets}:
+            for_sinks.extend(written)
+            for campaign_id in {kpi_set.campaign_id for kpi_set in written}:
                 definition = part.engine.campaigns[campaign_id].definition
                 if definition is not None:
                     definitions[campaign_id] = definition

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,6 +20,7 @@ STATE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # to its producer by the broker.
 INPUT_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 _COMPACTED = {"cleanup.policy": "compact"}
+_METADATA_ATTEMPTS = 50
 
 
 class TopicLayoutError(RuntimeError):
@@ -65,8 +67,7 @@ async def ensure_topics(settings: Settings) -> None:
                 pass  # another worker created it meanwhile
         inputs = [settings.topic(logical) for logical in LOGICAL_TOPICS]
         inputs.append(settings.state_topic_name)
-        described = await admin.describe_topics(inputs)
-        counts = {topic["topic"]: len(topic["partitions"]) for topic in described}
+        counts = await _partition_counts(admin, inputs)
         if len(set(counts.values())) != 1:
             raise TopicLayoutError(
                 "the input topics and the state topic must have the same partition count "
@@ -74,3 +75,14 @@ async def ensure_topics(settings: Settings) -> None:
             )
     finally:
         await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition count of each topic, waiting for new topics' metadata to spread."""
+    for _ in range(_METADATA_ATTEMPTS):
+        described = await admin.describe_topics(names)
+        counts = {topic["topic"]: len(topic["partitions"]) for topic in described}
+        if all(counts.get(name) for name in names):
+            break
+        await asyncio.sleep(0.2)
+    return counts
