@@ -304,10 +304,15 @@ redis_down() {
 prometheus_up() {
     local pidfile="$PROM_DIR/prometheus.pid" logfile="$LOGS/prometheus.log"
     mkdir -p "$PROM_DIR/data"
-    if pid_alive "$pidfile" "$PROM_DIR/"; then return 0; fi
-    port_open "$PROM_PORT" && die "port $PROM_PORT is taken by a process this script did not start"
     promtool check config "$PROM_CONFIG" >"$LOGS/promtool.log" 2>&1 ||
         die "invalid $PROM_CONFIG; see $LOGS/promtool.log"
+    if pid_alive "$pidfile" "$PROM_DIR/"; then
+        # Already running: pick up configuration and rule changes made since it started.
+        curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PROM_PORT/-/reload" ||
+            log "Prometheus did not reload its configuration; see $logfile"
+        return 0
+    fi
+    port_open "$PROM_PORT" && die "port $PROM_PORT is taken by a process this script did not start"
     [[ -f "$logfile" ]] && mv -f "$logfile" "$logfile.prev"
     log "starting Prometheus on 127.0.0.1:$PROM_PORT"
     setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
