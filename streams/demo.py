@@ -43,8 +43,8 @@ from streams.kpi_view import COST_KPIS, format_value, read_stored
 from streams.simulate import CampaignPlan, SimConfig, default_start_us, iso, plan
 from streams.sinks.redis import client_from_url, leaderboard_key, redacted_url
 
-DEFAULT_SPEED: Final = 600.0  # 10 simulated minutes per second
-DEFAULT_RATE: Final = 4000.0  # records per second, all campaigns together
+DEFAULT_SPEED: Final = 900.0  # 15 simulated minutes per second
+DEFAULT_RATE: Final = 5000.0  # records per second, all campaigns together
 _SNAPSHOT_EVERY_S: Final = 5.0
 _SEED: Final = 2026
 _LOG_DIR: Final = Path(".local/logs")

@@ -372,7 +372,9 @@ def _targets(objective: str, posts: list[PostPlan], click_factor: float,
     if objective == "engagement":
         return {
             "engagements": float(round(engagements * ambition, -1)),
-            "engagement_rate_by_reach": round(engagements / reach, 4),
+            # Engagements arrive from a post's whole audience, reach only from who saw it
+            # in the feed: briefs set the rate at about half the naive ratio.
+            "engagement_rate_by_reach": round(engagements / reach * 0.5, 4),
             "cpe_minor": float(round(spend / engagements * 1.1)),
         }
     return {
