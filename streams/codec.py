@@ -40,7 +40,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import orjson
 
@@ -187,8 +187,8 @@ _KNOWN_IDS: set[str] = set()
 
 def _learn_id(name: str, value: object) -> None:
     """Validate a recurring id and remember it; raise schema_violation when it is not one."""
-    if not (type(value) is str and _ID_MATCH(value)):
-        raise _bad_id(name, value)
+    _id(name, value)
+    assert type(value) is str
     if len(_KNOWN_IDS) >= _CACHE_MAX:
         _KNOWN_IDS.clear()
     _KNOWN_IDS.add(value)
@@ -196,7 +196,11 @@ def _learn_id(name: str, value: object) -> None:
 
 def is_id(value: object) -> bool:
     """Whether ``value`` is an id of contract 1.8."""
-    return type(value) is str and _ID_MATCH(value) is not None
+    try:
+        _id("id", value)
+    except InvalidRecord:
+        return False
+    return True
 
 
 # A time is cut in two parts validated (and cached) on their own: the 16-character prefix
@@ -343,29 +347,64 @@ def _bad_str(name: str, low: int, high: int, value: object) -> InvalidRecord:
 
 
 # --------------------------------------------------------------------------------------------
-# Field readers (the slow but general path; the hot decoders inline the same checks)
+# Field readers, shared by every decoder. Each takes the value (``obj.get(name)``) so the hot
+# decoders pay one call per field and nothing more.
 
 
-def _req_id(obj: dict[str, Any], name: str) -> str:
-    value = obj.get(name)
-    if type(value) is str and _ID_MATCH(value):
+def _id(name: str, value: object) -> str:
+    """An id, or schema_violation.
+
+    Printable ASCII without space, braces or bar is an id at once (the common case);
+    anything else is decided by the regex.
+    """
+    if type(value) is str and (
+        (
+            value.isascii()
+            and value.isprintable()
+            and 0 < len(value) <= 128
+            and " " not in value
+            and "{" not in value
+            and "}" not in value
+            and "|" not in value
+        )
+        or _ID_MATCH(value)
+    ):
         return value
     raise _bad_id(name, value)
 
 
-def _opt_id(obj: dict[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    if value is None or (type(value) is str and _ID_MATCH(value)):
+def _opt_id(name: str, value: object) -> str | None:
+    return None if value is None else _id(name, value)
+
+
+def _recurring_id(name: str, value: object) -> str:
+    """An id that recurs across events (campaign, post, influencer, link): cached once valid."""
+    if type(value) is str and value in _KNOWN_IDS:
         return value
-    raise _bad_id(name, value)
+    _learn_id(name, value)
+    return cast(str, value)
 
 
-def _req_time(obj: dict[str, Any], name: str) -> int:
-    value = obj.get(name)
+def _time(name: str, value: object) -> int:
+    """A time in microseconds (parse_time's cache hits inlined), or schema_violation."""
+    if (
+        type(value) is str
+        and (seconds := _PREFIXES.get(value[:16])) is not None
+        and (micros := _TAILS.get(value[16:])) is not None
+    ):
+        return seconds * 1_000_000 + micros
     parsed = parse_time(value)
     if parsed is None:
         raise _bad_time(name, value)
     return parsed
+
+
+def _req_id(obj: dict[str, Any], name: str) -> str:
+    return _id(name, obj.get(name))
+
+
+def _req_time(obj: dict[str, Any], name: str) -> int:
+    return _time(name, obj.get(name))
 
 
 def _req_enum(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str:
@@ -540,9 +579,7 @@ def _roster(value: object) -> tuple[RosterEntry, ...]:
         where = f"influencers[{index}]"
         if type(item) is not dict:
             raise _violation(where, "an object", item)
-        influencer_id = item.get("influencer_id")
-        if not (type(influencer_id) is str and _ID_MATCH(influencer_id)):
-            raise _bad_id(f"{where}.influencer_id", influencer_id)
+        influencer_id = _id(f"{where}.influencer_id", item.get("influencer_id"))
         tier = item.get("tier")
         if tier is not None and not (type(tier) is str and tier in TIERS):
             raise _bad_enum(f"{where}.tier", TIERS, tier)
@@ -560,8 +597,7 @@ def _str_array(value: object, where: str, ids: bool) -> tuple[str, ...]:
         raise _violation(where, rule, value)
     for index, item in enumerate(value):
         if ids:
-            if not (type(item) is str and _ID_MATCH(item)):
-                raise _bad_id(f"{where}[{index}]", item)
+            _id(f"{where}[{index}]", item)
         elif not (type(item) is str and 1 <= len(item) <= 64):
             raise _bad_str(f"{where}[{index}]", 1, 64, item)
     return tuple(value)
@@ -584,59 +620,16 @@ def _post(obj: dict[str, Any]) -> PostPublished:
 
 
 def _interaction(obj: dict[str, Any]) -> Interaction:
-    # Hot path: every check inlined (a function call costs as much as a check). Ids unique
-    # to the event take a fast path first: printable ASCII (U+0020..U+007E) without space,
-    # braces or bar is an id; anything else is decided by the regex. Recurring ids hit
-    # _KNOWN_IDS; times hit the two time caches.
     get = obj.get
-    event_id = get("event_id")
-    if not (type(event_id) is str and ((
-        event_id.isascii()
-        and event_id.isprintable()
-        and len(event_id) <= 128
-        and " " not in event_id
-        and "{" not in event_id
-        and "}" not in event_id
-        and "|" not in event_id
-        and event_id != ""
-    ) or _ID_MATCH(event_id))):
-        raise _bad_id("event_id", event_id)
-    occurred = get("occurred_at")
-    # parse_time's cache hits, inlined.
-    if (
-        type(occurred) is str
-        and (seconds := _PREFIXES.get(occurred[:16])) is not None
-        and (micros := _TAILS.get(occurred[16:])) is not None
-    ):
-        occurred_at = seconds * 1_000_000 + micros
-    elif (parsed := parse_time(occurred)) is not None:
-        occurred_at = parsed
-    else:
-        raise _bad_time("occurred_at", occurred)
-    campaign_id = get("campaign_id")
-    if type(campaign_id) is not str or campaign_id not in _KNOWN_IDS:
-        _learn_id("campaign_id", campaign_id)
-    post_id = get("post_id")
-    if type(post_id) is not str or post_id not in _KNOWN_IDS:
-        _learn_id("post_id", post_id)
-    influencer_id = get("influencer_id")
-    if type(influencer_id) is not str or influencer_id not in _KNOWN_IDS:
-        _learn_id("influencer_id", influencer_id)
+    event_id = _id("event_id", get("event_id"))
+    occurred_at = _time("occurred_at", get("occurred_at"))
+    campaign_id = _recurring_id("campaign_id", get("campaign_id"))
+    post_id = _recurring_id("post_id", get("post_id"))
+    influencer_id = _recurring_id("influencer_id", get("influencer_id"))
     action = get("action")
     if not (type(action) is str and action in ACTIONS):
         raise _bad_enum("action", ACTIONS, action)
-    viewer_id = get("viewer_id")
-    if viewer_id is not None and not (type(viewer_id) is str and ((
-        viewer_id.isascii()
-        and viewer_id.isprintable()
-        and len(viewer_id) <= 128
-        and " " not in viewer_id
-        and "{" not in viewer_id
-        and "}" not in viewer_id
-        and "|" not in viewer_id
-        and viewer_id != ""
-    ) or _ID_MATCH(viewer_id))):
-        raise _bad_id("viewer_id", viewer_id)
+    viewer_id = _opt_id("viewer_id", get("viewer_id"))
     count = get("count")
     if count is None:
         count = 1
@@ -649,60 +642,17 @@ def _interaction(obj: dict[str, Any]) -> Interaction:
 
 def _click(obj: dict[str, Any]) -> Click:
     get = obj.get
-    event_id = get("event_id")
-    if not (type(event_id) is str and ((
-        event_id.isascii()
-        and event_id.isprintable()
-        and len(event_id) <= 128
-        and " " not in event_id
-        and "{" not in event_id
-        and "}" not in event_id
-        and "|" not in event_id
-        and event_id != ""
-    ) or _ID_MATCH(event_id))):
-        raise _bad_id("event_id", event_id)
-    occurred = get("occurred_at")
-    # parse_time's cache hits, inlined.
-    if (
-        type(occurred) is str
-        and (seconds := _PREFIXES.get(occurred[:16])) is not None
-        and (micros := _TAILS.get(occurred[16:])) is not None
-    ):
-        occurred_at = seconds * 1_000_000 + micros
-    elif (parsed := parse_time(occurred)) is not None:
-        occurred_at = parsed
-    else:
-        raise _bad_time("occurred_at", occurred)
-    campaign_id = get("campaign_id")
-    if type(campaign_id) is not str or campaign_id not in _KNOWN_IDS:
-        _learn_id("campaign_id", campaign_id)
-    link_id = get("link_id")
-    if type(link_id) is not str or link_id not in _KNOWN_IDS:
-        _learn_id("link_id", link_id)
-    influencer_id = get("influencer_id")
-    if type(influencer_id) is not str or influencer_id not in _KNOWN_IDS:
-        _learn_id("influencer_id", influencer_id)
-    post_id = get("post_id")
-    if post_id is not None and not (type(post_id) is str and _ID_MATCH(post_id)):
-        raise _bad_id("post_id", post_id)
+    event_id = _id("event_id", get("event_id"))
+    occurred_at = _time("occurred_at", get("occurred_at"))
+    campaign_id = _recurring_id("campaign_id", get("campaign_id"))
+    link_id = _recurring_id("link_id", get("link_id"))
+    influencer_id = _recurring_id("influencer_id", get("influencer_id"))
+    post_id = _opt_id("post_id", get("post_id"))
     channel = get("channel")
     if not (type(channel) is str and channel in CHANNELS):
         raise _bad_enum("channel", CHANNELS, channel)
-    visitor_id = get("visitor_id")
-    if visitor_id is not None and not (type(visitor_id) is str and ((
-        visitor_id.isascii()
-        and visitor_id.isprintable()
-        and len(visitor_id) <= 128
-        and " " not in visitor_id
-        and "{" not in visitor_id
-        and "}" not in visitor_id
-        and "|" not in visitor_id
-        and visitor_id != ""
-    ) or _ID_MATCH(visitor_id))):
-        raise _bad_id("visitor_id", visitor_id)
-    user_agent = get("user_agent")
-    if user_agent is not None and not (type(user_agent) is str and len(user_agent) <= 1000):
-        raise _bad_str("user_agent", 0, 1000, user_agent)
+    visitor_id = _opt_id("visitor_id", get("visitor_id"))
+    user_agent = _opt_str(obj, "user_agent", 0, 1000)
     return _new_click(
         event_id, occurred_at, campaign_id, link_id, influencer_id, channel, post_id,
         visitor_id, user_agent,
@@ -711,67 +661,15 @@ def _click(obj: dict[str, Any]) -> Click:
 
 def _order(obj: dict[str, Any]) -> Order:
     get = obj.get
-    event_id = get("event_id")
-    if not (type(event_id) is str and ((
-        event_id.isascii()
-        and event_id.isprintable()
-        and len(event_id) <= 128
-        and " " not in event_id
-        and "{" not in event_id
-        and "}" not in event_id
-        and "|" not in event_id
-        and event_id != ""
-    ) or _ID_MATCH(event_id))):
-        raise _bad_id("event_id", event_id)
-    occurred = get("occurred_at")
-    # parse_time's cache hits, inlined.
-    if (
-        type(occurred) is str
-        and (seconds := _PREFIXES.get(occurred[:16])) is not None
-        and (micros := _TAILS.get(occurred[16:])) is not None
-    ):
-        occurred_at = seconds * 1_000_000 + micros
-    elif (parsed := parse_time(occurred)) is not None:
-        occurred_at = parsed
-    else:
-        raise _bad_time("occurred_at", occurred)
-    campaign_id = get("campaign_id")
-    if type(campaign_id) is not str or campaign_id not in _KNOWN_IDS:
-        _learn_id("campaign_id", campaign_id)
-    order_id = get("order_id")
-    if not (type(order_id) is str and ((
-        order_id.isascii()
-        and order_id.isprintable()
-        and len(order_id) <= 128
-        and " " not in order_id
-        and "{" not in order_id
-        and "}" not in order_id
-        and "|" not in order_id
-        and order_id != ""
-    ) or _ID_MATCH(order_id))):
-        raise _bad_id("order_id", order_id)
-    amount = get("amount_minor")
-    if not (type(amount) is int and 0 <= amount <= 1_000_000_000_000):
-        raise _bad_int("amount_minor", 0, 1_000_000_000_000, amount)
+    event_id = _id("event_id", get("event_id"))
+    occurred_at = _time("occurred_at", get("occurred_at"))
+    campaign_id = _recurring_id("campaign_id", get("campaign_id"))
+    order_id = _id("order_id", get("order_id"))
+    amount = _req_int(obj, "amount_minor", 0, 1_000_000_000_000)
     currency = _currency(obj)
-    promo_code = get("promo_code")
-    if promo_code is not None and not (type(promo_code) is str and 1 <= len(promo_code) <= 64):
-        raise _bad_str("promo_code", 1, 64, promo_code)
-    link_id = get("link_id")
-    if link_id is not None and not (type(link_id) is str and _ID_MATCH(link_id)):
-        raise _bad_id("link_id", link_id)
-    customer_id = get("customer_id")
-    if customer_id is not None and not (type(customer_id) is str and ((
-        customer_id.isascii()
-        and customer_id.isprintable()
-        and len(customer_id) <= 128
-        and " " not in customer_id
-        and "{" not in customer_id
-        and "}" not in customer_id
-        and "|" not in customer_id
-        and customer_id != ""
-    ) or _ID_MATCH(customer_id))):
-        raise _bad_id("customer_id", customer_id)
+    promo_code = _opt_str(obj, "promo_code", 1, 64)
+    link_id = _opt_id("link_id", get("link_id"))
+    customer_id = _opt_id("customer_id", get("customer_id"))
     return _new_order(
         event_id, occurred_at, campaign_id, order_id, amount, currency, promo_code, link_id,
         customer_id,
