@@ -10,12 +10,12 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
-RUN pip install '.[rocksdb]' \
+RUN pip install . \
     && useradd --create-home --uid 10001 kpi \
     && mkdir -p /var/lib/campaign-kpi && chown kpi /var/lib/campaign-kpi
 
 USER kpi
-# Faust keeps table stores (rocksdb) under its data dir.
+# Faust's data dir (the worker's state itself lives in Kafka, see docs/architecture.md).
 WORKDIR /var/lib/campaign-kpi
 EXPOSE 16066
 CMD ["campaign-kpi", "worker"]

@@ -28,7 +28,7 @@ setup: $(SETUP_STAMP)
 
 $(SETUP_STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev,rocksdb]'
+	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 services:

@@ -53,7 +53,6 @@ class Settings:
     metrics_campaigns: int = 200  # KPI_METRICS_CAMPAIGNS: campaigns with KPI series
     web_port: int = 16066  # KPI_WEB_PORT: Faust web server, serving /metrics
     web_bind: str = "127.0.0.1"  # KPI_WEB_BIND: its address (0.0.0.0 in a container)
-    store: str = "memory://"  # KPI_STORE: "memory://" or "rocksdb://"
     data_dir: str = ".local/worker"  # KPI_DATA_DIR: the worker's local state
 
     @classmethod
@@ -94,7 +93,6 @@ class Settings:
             metrics_campaigns=int(env.get("KPI_METRICS_CAMPAIGNS", default.metrics_campaigns)),
             web_port=int(env.get("KPI_WEB_PORT", default.web_port)),
             web_bind=env.get("KPI_WEB_BIND", default.web_bind),
-            store=env.get("KPI_STORE", default.store),
             data_dir=env.get("KPI_DATA_DIR", default.data_dir),
         )
 
