@@ -553,9 +553,10 @@ async def run(options: DemoOptions, out: TextIO, stop: asyncio.Event) -> int:
         views = await read_campaigns(client, plans)
         health, _ = await read_health(options, previous, ask_prometheus=False)
         pids = {child.name: child.pid for child in children}
-        out.write("\n--- final snapshot ---\n")
-        out.write(render(options, views, health, time.monotonic() - _started(options), pids))
-        out.flush()
+        with contextlib.suppress(OSError):  # a terminal already gone
+            out.write("\n--- final snapshot ---\n")
+            out.write(render(options, views, health, time.monotonic() - _started(options), pids))
+            out.flush()
         return 0
     finally:
         for child in reversed(children):  # the simulator first, then the worker
