@@ -311,8 +311,8 @@ def start_worker(args: argparse.Namespace, prefix: str, run_dir: Path) -> Worker
     if args.profile:
         command = [
             str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses",
-            "--rate", "100", "--format", "speedscope",
-            "-o", str(run_dir / "worker-profile.speedscope.json"), "--", *command,
+            "--rate", "100", "--format", "raw",
+            "-o", str(run_dir / "worker-profile.txt"), "--", *command,
         ]
     process = _spawn(command, env, log_path)
     return WorkerRun(process, env, f"http://127.0.0.1:{port}/metrics", log_path)
@@ -347,7 +347,10 @@ async def run_worker(
         async with aiohttp.ClientSession() as session:
             while True:
                 if run.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker exited or timed out; see {run.log_path}")
+                    raise RuntimeError(
+                        f"worker exited (status {run.process.returncode}) or timed out; "
+                        f"see {run.log_path}"
+                    )
                 events = await _events_total(session, run.metrics_url)
                 now = time.monotonic()
                 if events and first is None:
@@ -513,6 +516,9 @@ async def main_async(args: argparse.Namespace) -> int:
                     args, prefix, rate=rate, workload=workload, run=run, listener=listener
                 )
         finally:
+            if args.profile and run.process.poll() is None:
+                # py-spy writes its profile when the worker (its child) exits.
+                os.kill(_worker_pid(run), signal.SIGTERM)
             stop_process(run.process, 60.0)
             await listener.stop()
     finally:
