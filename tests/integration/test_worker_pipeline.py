@@ -17,9 +17,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from streams.topics import ensure_topics
 
+from .private_kafka import PrivateKafka
 from .support import KafkaAdmin
 from .worker_harness import (
     Harness,
@@ -146,3 +148,33 @@ async def test_redis_outage_mid_stream_loses_nothing(
             [*settings.logical_topics(), settings.state_topic_name, settings.kpi_topic_name,
              settings.dlq_topic_name, f"{settings.app_id}-__assignor-__leader"]
         )
+
+
+async def test_kafka_outage_mid_stream_loses_nothing(
+    redis_url: str, unique_name: str, tmp_path: Path
+) -> None:
+    """The worker rides out its broker going away and coming back, losing nothing."""
+    kafka = PrivateKafka(tmp_path)
+    kafka.start()
+    database_url = redis_url.rsplit("/", 1)[0] + "/8"
+    client = aioredis.from_url(database_url)
+    await client.flushdb()
+    await client.aclose()
+    harness = Harness(unique_name, kafka.bootstrap, database_url, tmp_path)
+    try:
+        await ensure_topics(harness.settings)
+        records = generated_records(*SEED_SIZES["plain"])
+        harness.start_worker()
+        produced, events = await define_campaigns(harness, records)
+        half = len(events) // 2
+        await harness.produce(events[:half], produced)
+        await harness.wait_processed(at_least=0.3)
+        kafka.stop()  # the broker goes away mid-stream ...
+        await asyncio.sleep(5)
+        kafka.start()  # ... and comes back with its data
+        await harness.produce(events[half:], produced)
+        await harness.wait_processed(timeout_s=180)
+        await assert_agrees_with_replay(harness, records, produced)
+    finally:
+        harness.stop_all()
+        kafka.stop()

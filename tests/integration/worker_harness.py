@@ -22,6 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from streams import codec, replay
@@ -257,7 +258,11 @@ class Harness:
                     and process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)
                 ):
                     raise AssertionError(f"worker exited:\n{worker.log_tail()}")
-            done, total = await self.processed()
+            try:
+                done, total = await self.processed()
+            except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+                await asyncio.sleep(0.5)
+                continue
             if total and done >= at_least * total:
                 return
             await asyncio.sleep(0.3)
