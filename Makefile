@@ -4,7 +4,7 @@
 #   make services-down  stop them; make services-status  show them
 #   make lint           ruff, mypy --strict, import-linter
 #   make test           lint, services, then the whole pytest suite against the real services
-#   make demo           (TODO, issue 5) the end-to-end demo
+#   make demo           the end-to-end demo: worker + simulator + live terminal view
 #   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
 
