@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from streams.codec import dumps
 from streams.config import Settings
+from streams.domain.engine import KpiSet
 from streams.domain.kpis import COUNTERS, RATIOS
 from streams.domain.windows import ALL, CAMPAIGN, SCOPE_WINDOWS, SCOPES
 from streams.sinks.redis import (
@@ -60,31 +61,38 @@ _GLOB_SPECIAL: Final = frozenset("*?[]\\")
 
 @dataclass(frozen=True, slots=True)
 class StoredKpis:
-    """One KPI set as stored in Redis."""
+    """One KPI set as stored in Redis: the set, its Redis key and when it was written."""
 
     key: str
-    campaign_id: str
-    scope: str
-    scope_id: str
-    window: str
-    window_start: int | None
-    window_end: int | None
+    kpi_set: KpiSet
     updated_at_ms: int | None
-    kpis: dict[str, object]
+
+    @property
+    def kpis(self) -> dict[str, object]:
+        """The typed KPIs."""
+        return self.kpi_set.kpis
+
+    @property
+    def window(self) -> str:
+        """``all``, ``1d``, ``1h`` or ``1m``."""
+        return self.kpi_set.window
+
+    @property
+    def window_start(self) -> int | None:
+        """Epoch seconds, None for ``all``."""
+        return self.kpi_set.window_start
+
+    @property
+    def window_end(self) -> int | None:
+        """Epoch seconds (exclusive), None for ``all``."""
+        return self.kpi_set.window_end
 
     def to_json(self) -> dict[str, object]:
         """The KPI topic's value shape (contract 5.2) plus the Redis ``key``."""
-        return {
-            "key": self.key,
-            "campaign_id": self.campaign_id,
-            "scope": self.scope,
-            "scope_id": self.scope_id,
-            "window": self.window,
-            "window_start": self.window_start,
-            "window_end": self.window_end,
-            "kpis": self.kpis,
-            "updated_at": self.updated_at_ms,
-        }
+        value = self.kpi_set.to_value(self.updated_at_ms or 0)
+        value["updated_at"] = self.updated_at_ms
+        del value["schema_version"]
+        return {"key": self.key, **value}
 
 
 def stored_from_fields(
@@ -103,17 +111,16 @@ def stored_from_fields(
     def _int(value: object) -> int | None:
         return value if isinstance(value, int) else None
 
-    return StoredKpis(
-        key=key,
-        campaign_id=campaign_id,
-        scope=scope,
-        scope_id=scope_id,
-        window=window,
-        window_start=_int(meta["window_start"]),
-        window_end=_int(meta["window_end"]),
-        updated_at_ms=_int(meta["updated_at"]),
-        kpis=typed,
+    kpi_set = KpiSet(
+        campaign_id,
+        scope,
+        scope_id,
+        window,
+        _int(meta["window_start"]),
+        _int(meta["window_end"]),
+        typed,
     )
+    return StoredKpis(key, kpi_set, _int(meta["updated_at"]))
 
 
 # --------------------------------------------------------------------------------------------
