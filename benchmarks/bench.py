@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -519,6 +520,8 @@ async def main_async(args: argparse.Namespace) -> int:
             if args.profile and run.process.poll() is None:
                 # py-spy writes its profile when the worker (its child) exits.
                 os.kill(_worker_pid(run), signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    run.process.wait(60)
             stop_process(run.process, 60.0)
             await listener.stop()
     finally:
