@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -54,8 +54,13 @@ class ReplaySummary:
         )
 
 
-def parse_line(line_number: int, line: bytes, settings: Settings) -> ReplayRecord:
-    """Read one line: an envelope ``{"topic", "key", "value", "timestamp"?}`` or a bare event."""
+def parse_line(
+    line_number: int, line: bytes, settings: Settings, known_topics: Container[str] | None = None
+) -> ReplayRecord:
+    """Read one line: an envelope ``{"topic", "key", "value", "timestamp"?}`` or a bare event.
+
+    ``known_topics`` (the settings' input topic names) saves recomputing them per line.
+    """
     try:
         obj = codec.loads(line)
     except ValueError as error:
@@ -64,7 +69,7 @@ def parse_line(line_number: int, line: bytes, settings: Settings) -> ReplayRecor
         raise BadLine("not a JSON object")
     if isinstance(obj.get("topic"), str):
         topic: str = obj["topic"]
-        if topic not in settings.logical_topics():
+        if topic not in (known_topics or settings.logical_topics()):
             raise BadLine(f"unknown topic {topic!r}")
         key, value, timestamp = obj.get("key"), obj.get("value"), obj.get("timestamp")
         if key is not None and not isinstance(key, str):
@@ -156,13 +161,14 @@ def run(
 ) -> Replay:
     """Replay numbered lines; report bad lines and progress on ``progress``."""
     replay = Replay(settings)
+    known_topics = settings.logical_topics()
     done_bytes = 0
     started = last_report = time.monotonic()
     for number, line in lines:
         replay.summary.lines += 1
         done_bytes += len(line)
         try:
-            record = parse_line(number, line, settings)
+            record = parse_line(number, line, settings, known_topics)
         except BadLine as error:
             replay.summary.bad_lines += 1
             if progress is not None:

@@ -53,13 +53,14 @@ CRITERION_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(CRITE
 class Aggregate:
     """The state of one KPI set."""
 
-    __slots__ = ("counts", "influencers", "reach")
+    __slots__ = ("changed", "counts", "influencers", "reach")
 
     def __init__(self) -> None:
         """Start at zero."""
         self.counts: list[int] = [0] * SIZE
         self.reach: Reach | None = None
         self.influencers: set[str] | None = None
+        self.changed = False  # changed since the engine last reported it
 
     def add_viewer(self, hashed: int) -> None:
         """Count one viewer hash towards reach."""

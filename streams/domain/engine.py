@@ -198,7 +198,9 @@ class CampaignState:
         self.valid_clicks: dict[tuple[str, str], list[int]] = {}
         self.reviews: dict[tuple[str, str], ReviewInForce] = {}
         self.sets: dict[SetKey, Aggregate] = {}
-        self.dirty: set[SetKey] = set()
+        # Keys of the aggregates changed since the last take (each aggregate's own flag
+        # keeps a key from being listed twice without hashing it again).
+        self.dirty: list[SetKey] = []
         # What changed since the state was last journaled (see streams.domain.journal).
         self.definition_changed = False
         self.pending_clicks: list[tuple[str, str, int]] = []
@@ -209,7 +211,9 @@ class CampaignState:
         agg = self.sets.get(key)
         if agg is None:
             agg = self.sets[key] = Aggregate()
-        self.dirty.add(key)
+        if not agg.changed:
+            agg.changed = True
+            self.dirty.append(key)
         return agg
 
     def campaign_all(self) -> Aggregate:
@@ -327,7 +331,10 @@ class Engine:
     def take_changed(self) -> Iterator[tuple[CampaignState, SetKey]]:
         """The keys of every KPI set changed since the previous take, once each, in order."""
         for state in self.campaigns.values():
-            dirty, state.dirty = state.dirty, set()
+            dirty, state.dirty = state.dirty, []
+            sets = state.sets
+            for key in dirty:
+                sets[key].changed = False
             for key in sorted(dirty, key=sort_key):
                 yield state, key
 

@@ -78,6 +78,14 @@ LAYOUT: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     for window in (ALL, *SCOPE_WINDOWS[scope])
 }
 
+# The layouts whose KPI sets can lose a field. Counters only grow and reach never shrinks,
+# so elsewhere a ratio, once present, stays; but a new definition can drop `budget_used` or
+# targets, and a review replaced by one naming another influencer takes its content scores
+# out of the first influencer's set.
+SHRINKING_LAYOUTS: Final[frozenset[tuple[str, str]]] = frozenset(
+    {(CAMPAIGN, ALL), (INFLUENCER, ALL)}
+)
+
 # Ratio name -> (numerator, denominator, scale). A ratio is present exactly where both of its
 # counters are present (which is the contract's "where" column) and the denominator is not 0.
 RATIO_FORMULAS: Final[tuple[tuple[str, str, str, int], ...]] = (

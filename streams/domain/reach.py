@@ -141,9 +141,7 @@ def _tau(x: float) -> float:
 def _ertl_estimate(registers: bytearray) -> float:
     """Ertl (2017), 'New cardinality estimation algorithms for HyperLogLog sketches'."""
     m = len(registers)
-    histogram = [0] * (RANK_BITS + 2)
-    for value in registers:
-        histogram[value] += 1
+    histogram = [registers.count(value) for value in range(RANK_BITS + 2)]
     z = m * _tau(1 - histogram[RANK_BITS + 1] / m)
     for k in range(RANK_BITS, 0, -1):
         z = 0.5 * (z + histogram[k])

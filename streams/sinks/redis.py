@@ -60,6 +60,7 @@ from streams.codec import dumps, loads
 from streams.config import Settings
 from streams.domain.engine import KpiSet
 from streams.domain.events import OBJECTIVES
+from streams.domain.kpis import SHRINKING_LAYOUTS
 from streams.domain.windows import ALL, INFLUENCER, POST
 from streams.sinks import Flush
 
@@ -321,27 +322,37 @@ Command = tuple[str | int | float, ...]
 
 
 def flush_commands(flush: Flush, ttl_s: Mapping[str, int]) -> list[Command]:
-    """The commands of one flush's transaction, in order (pure; see the module docstring)."""
+    """The commands of one flush's transaction, in order (pure; see the module docstring).
+
+    Sorted-set members are gathered per key, one ZADD (or ZREM) per key and flush. A hash is
+    deleted before it is rewritten only where a field can disappear
+    (:data:`~streams.domain.kpis.SHRINKING_LAYOUTS`); elsewhere fields only ever appear, so
+    HSET alone leaves exactly the new set.
+    """
     now = flush.updated_at_ms
     commands: list[Command] = []
     keys_by_campaign: dict[str, list[str]] = {}
     objective_by_campaign: dict[str, str | None] = {}
+    members: dict[str, list[str | int | float]] = {}  # sorted set -> score, member, ...
+    removed: dict[str, list[str]] = {}  # sorted set -> members to remove
     for kpi_set in flush.kpi_sets:
         cid = kpi_set.campaign_id
         key = redis_key(kpi_set)
-        fields = hash_fields(kpi_set, now)
-        commands.append(("DEL", key))
-        commands.append(("HSET", key, *_pairs(fields.items())))
+        if (kpi_set.scope, kpi_set.window) in SHRINKING_LAYOUTS:
+            commands.append(("DEL", key))
+        commands.append(("HSET", key, *_pairs(hash_fields(kpi_set, now).items())))
         if kpi_set.window != ALL:
             commands.append(("EXPIRE", key, ttl_s[kpi_set.window]))
         keys_by_campaign.setdefault(cid, []).append(key)
         if kpi_set.scope in (INFLUENCER, POST):
-            commands.append(("ZADD", index_key(cid, kpi_set.scope), now, kpi_set.scope_id))
+            members.setdefault(index_key(cid, kpi_set.scope), []).extend((now, kpi_set.scope_id))
             if kpi_set.scope == INFLUENCER and kpi_set.window == ALL:
-                commands.extend(_leaderboard_commands(kpi_set))
+                _leaderboards(kpi_set, members, removed)
         elif kpi_set.window == ALL:
             objective = kpi_set.kpis.get("objective")
             objective_by_campaign[cid] = objective if isinstance(objective, str) else None
+    commands.extend(("ZADD", key, *scored) for key, scored in members.items())
+    commands.extend(("ZREM", key, *gone) for key, gone in removed.items())
     for cid, keys in keys_by_campaign.items():
         commands.append(("ZADD", campaigns_key(), now, cid))
         if cid in objective_by_campaign:
@@ -359,14 +370,18 @@ def flush_commands(flush: Flush, ttl_s: Mapping[str, int]) -> list[Command]:
     return commands
 
 
-def _leaderboard_commands(kpi_set: KpiSet) -> Iterable[Command]:
+def _leaderboards(
+    kpi_set: KpiSet,
+    members: dict[str, list[str | int | float]],
+    removed: dict[str, list[str]],
+) -> None:
     for kpi in LEADERBOARD_KPIS:
         key = leaderboard_key(kpi_set.campaign_id, kpi)
         value = kpi_set.kpis.get(kpi)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            yield ("ZADD", key, value, kpi_set.scope_id)
+            members.setdefault(key, []).extend((value, kpi_set.scope_id))
         else:
-            yield ("ZREM", key, kpi_set.scope_id)
+            removed.setdefault(key, []).append(kpi_set.scope_id)
 
 
 def _pairs(items: Iterable[tuple[str, str]]) -> Iterable[str]:
