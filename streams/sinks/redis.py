@@ -1,10 +1,12 @@
 """The Redis sink: live reads of contract v1, section 5.1.
 
-One flush is ONE ``MULTI``/``EXEC`` transaction. For every KPI set it holds:
+One flush is ONE atomic call of a small Lua script that runs the flush's commands (atomic
+like ``MULTI``/``EXEC``, but one reply instead of one per command). For every KPI set:
 
-* the set's hash (:func:`redis_key`) is deleted then written again (``DEL`` + ``HSET``), so a
-  field that disappeared (a ratio whose denominator became 0, a definition that lost its
-  budget) does not linger; the fields are :func:`hash_fields`;
+* the set's hash (:func:`redis_key`) is written with ``HSET`` (the fields are
+  :func:`hash_fields`); where a field can disappear (a definition that lost its budget, a
+  review moved to another influencer: :data:`~streams.domain.kpis.SHRINKING_LAYOUTS`) it is
+  deleted first, so no field lingers;
 * a windowed hash gets ``EXPIRE`` with the configured TTL of its window
   (``Settings.ttl_s``). The TTL runs **from the write**, not from the window's end: event
   time may be far behind processing time (a backfill, a late producer), and a TTL anchored
@@ -22,28 +24,30 @@ when the flush holds the campaign's ``all`` set, ``kpi:campaigns:<objective>`` f
 moves it; a campaign without an objective is in none). When the flush does not hold that
 set, the campaign's score is refreshed (``ZADD XX``) in whichever objective set holds it.
 Last, one ``PUBLISH`` on ``kpi:updates`` per campaign: ``{"campaign_id", "keys"}`` with the
-hash keys written for it (sorted), inside the same transaction.
+hash keys written for it (sorted), inside the same script call.
 
 Everything is written with absolute values (never ``HINCRBY``/``ZINCRBY``), so writing the
-same flush twice leaves the same state, and a transaction retried after a connection lost
-during ``EXEC`` is harmless.
+same flush twice leaves the same state, and a call retried after a connection lost during
+it is harmless.
 
 Transient failures (connection refused or lost, timeouts, a server still loading its data,
 a replica that became read-only during a failover) are retried for ever with capped
 exponential backoff; ``write`` never drops a flush. Any other Redis error is raised.
 
-Note: ``kpi:campaigns*`` have no hash tag, so one transaction spans several slots; this sink
+Note: ``kpi:campaigns*`` have no hash tag, so one call spans several slots; this sink
 targets a standalone Redis (or a proxy that allows it), not Redis Cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -51,6 +55,7 @@ from redis.exceptions import (
     BusyLoadingError,
     ConnectionError,
     MasterDownError,
+    NoScriptError,
     ReadOnlyError,
     TimeoutError,
     TryAgainError,
@@ -312,10 +317,64 @@ class RedisSink:
             return
 
     async def _write_once(self, flush: Flush) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            for command in flush_commands(flush, self._ttl_s):
-                pipe.execute_command(*command)
-            await pipe.execute()
+        """Run the flush's commands as one atomic script call.
+
+        A Lua script runs atomically, like MULTI/EXEC, but answers once instead of once per
+        command, and the whole call is packed by hiredis in C: a flush writes thousands of
+        hashes, and packing and reading them one by one cost more than all KPI computing.
+        """
+        payload = script_arguments(flush_commands(flush, self._ttl_s))
+        pool = self.client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            try:
+                await self._evalsha(connection, payload)
+            except NoScriptError:  # a restarted or flushed Redis: load the script again
+                await connection.send_packed_command(_pack("EVAL", _APPLY_SCRIPT, 0, *payload))
+                await connection.read_response()
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+
+    @staticmethod
+    async def _evalsha(connection: Any, payload: list[str]) -> None:
+        await connection.send_packed_command(_pack("EVALSHA", _APPLY_SCRIPT_SHA, 0, *payload))
+        await connection.read_response()
+
+
+# Runs the commands flattened by script_arguments: each is its argument count, then its
+# arguments. (Lua's unpack takes a few thousand values at most, hence the chunked ZADDs.)
+_APPLY_SCRIPT: Final = """
+local i = 1
+local n = #ARGV
+while i <= n do
+  local argc = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + argc + 1
+end
+return n
+"""
+_APPLY_SCRIPT_SHA: Final = hashlib.sha1(_APPLY_SCRIPT.encode()).hexdigest()
+_MAX_MEMBERS_PER_COMMAND: Final = 1000
+
+
+def _pack(*parts: str | int) -> bytes:
+    # hiredis's stub types the tuple as one element long; it takes any length.
+    packed: bytes = hiredis.pack_command(parts)  # type: ignore[arg-type]
+    return packed
+
+
+def script_arguments(commands: Iterable[Command]) -> list[str]:
+    """Flatten commands for the script: count, then arguments; floats as their repr."""
+    arguments: list[str] = []
+    for command in commands:
+        arguments.append(str(len(command)))
+        arguments.extend(
+            repr(part) if type(part) is float else str(part) for part in command
+        )
+    return arguments
 
 
 Command = tuple[str | int | float, ...]
@@ -351,8 +410,14 @@ def flush_commands(flush: Flush, ttl_s: Mapping[str, int]) -> list[Command]:
         elif kpi_set.window == ALL:
             objective = kpi_set.kpis.get("objective")
             objective_by_campaign[cid] = objective if isinstance(objective, str) else None
-    commands.extend(("ZADD", key, *scored) for key, scored in members.items())
-    commands.extend(("ZREM", key, *gone) for key, gone in removed.items())
+    step = 2 * _MAX_MEMBERS_PER_COMMAND
+    for key, scored in members.items():
+        commands.extend(("ZADD", key, *scored[i : i + step]) for i in range(0, len(scored), step))
+    for key, gone in removed.items():
+        commands.extend(
+            ("ZREM", key, *gone[i : i + _MAX_MEMBERS_PER_COMMAND])
+            for i in range(0, len(gone), _MAX_MEMBERS_PER_COMMAND)
+        )
     for cid, keys in keys_by_campaign.items():
         commands.append(("ZADD", campaigns_key(), now, cid))
         if cid in objective_by_campaign:
