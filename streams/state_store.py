@@ -34,6 +34,23 @@ _RETRY_MAX_S = 5.0
 
 Record = tuple[bytes | None, bytes | None]
 _PARTITIONER = DefaultPartitioner()
+# The same KPI keys come back flush after flush; murmur2 in Python is not free.
+_PARTITION_CACHE: dict[tuple[bytes, int], int] = {}
+_PARTITION_CACHE_MAX = 1 << 18
+
+
+def _partition_of(key: bytes | None, partitions: list[int]) -> int:
+    """Kafka's default partition of a key (murmur2), cached per key and partition count."""
+    if key is None:
+        return int(_PARTITIONER(key, partitions, partitions))
+    cached = _PARTITION_CACHE.get((key, len(partitions)))
+    if cached is None:
+        if len(_PARTITION_CACHE) >= _PARTITION_CACHE_MAX:
+            _PARTITION_CACHE.clear()
+        cached = _PARTITION_CACHE[key, len(partitions)] = int(
+            _PARTITIONER(key, partitions, partitions)
+        )
+    return cached
 
 
 class PartitionLost(Exception):
@@ -148,7 +165,7 @@ class PartitionStore:
         partitions = sorted(await producer.partitions_for(topic))
         batches: dict[int, Any] = {}
         for key, value in records:
-            target = _PARTITIONER(key, partitions, partitions) if partition is None else partition
+            target = partition if partition is not None else _partition_of(key, partitions)
             batch = batches.get(target)
             if batch is None:
                 batch = batches[target] = producer.create_batch()

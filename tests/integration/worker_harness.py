@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 
 from streams import codec, replay
@@ -294,9 +295,11 @@ class Harness:
         return records
 
     async def kpi_topic_values(self) -> dict[str, Any]:
-        """The last KPI topic value of each key."""
+        """The last KPI topic value of each key (checking each is in its key's partition)."""
         values = {}
+        partitions = list(range(PARTITIONS))
         for record in await self.read_topic(self.settings.kpi_topic_name):
+            assert record.partition == DefaultPartitioner()(record.key, partitions, partitions)
             values[record.key.decode()] = codec.loads(record.value)
         return values
 
