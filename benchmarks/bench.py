@@ -483,7 +483,8 @@ def print_table(results: list[Result], fresh: Freshness | None) -> None:
         )
     if fresh is not None:
         say(
-            f"freshness at {fresh.rate:,.0f} ev/s (50 % of the worker's rate), "
+            f"freshness at {fresh.rate:,.0f} ev/s "
+            f"({100 * fresh.rate / results[-1].rate:.0f} % of the worker's rate), "
             f"{len(fresh.latencies_s)} probes: p50 {fresh.quantile(0.5):.2f} s, "
             f"p99 {fresh.quantile(0.99):.2f} s (lost {fresh.lost})"
         )
@@ -512,7 +513,7 @@ async def main_async(args: argparse.Namespace) -> int:
         try:
             results["worker"] = await run_worker(args, prefix, total, run, listener)
             if args.freshness_seconds > 0:
-                rate = 0.5 * results["worker"].rate
+                rate = args.freshness_rate or 0.5 * results["worker"].rate
                 fresh = await run_freshness(
                     args, prefix, rate=rate, workload=workload, run=run, listener=listener
                 )
@@ -556,6 +557,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--naive-seconds", type=float, default=30.0)
     parser.add_argument("--freshness-seconds", type=float, default=25.0, help="0 skips it")
+    parser.add_argument(
+        "--freshness-rate", type=float, default=0.0,
+        help="background events/s during the freshness probes (default: half the worker's rate)",
+    )
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--timeout", type=float, default=900.0, help="per phase, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and keys")
