@@ -78,12 +78,12 @@ LAYOUT: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     for window in (ALL, *SCOPE_WINDOWS[scope])
 }
 
-# The layouts whose KPI sets can lose a field. Counters only grow and reach never shrinks,
-# so elsewhere a ratio, once present, stays; but a new definition can drop `budget_used` or
-# targets, and a review replaced by one naming another influencer takes its content scores
-# out of the first influencer's set.
+# The layouts whose KPI sets can lose a field: the `all` windows, which carry what a
+# definition sets (`budget_used`, targets) and what the reviews in force give (a replacing
+# review may score other criteria, or name another influencer). Counters only grow and reach
+# never returns to 0, so in the other windows a ratio, once present, stays.
 SHRINKING_LAYOUTS: Final[frozenset[tuple[str, str]]] = frozenset(
-    {(CAMPAIGN, ALL), (INFLUENCER, ALL)}
+    (scope, ALL) for scope in SCOPES
 )
 
 # Ratio name -> (numerator, denominator, scale). A ratio is present exactly where both of its

@@ -244,7 +244,9 @@ def test_flush_commands_shape() -> None:
         command[1] for i, command in enumerate(commands)
         if command[0] == "HSET" and commands[i - 1] == ("DEL", command[1])
     }
-    assert deleted_first == {"kpi:{c1}:campaign:all", "kpi:{c1}:influencer:i1:all"}
+    assert deleted_first == {
+        "kpi:{c1}:campaign:all", "kpi:{c1}:influencer:i1:all", "kpi:{c2}:post:p1:all"
+    }
 
 
 # --------------------------------------------------------------------------------------------
