@@ -288,15 +288,20 @@ redis_up() {
     die "Redis did not answer PING within ${TIMEOUT_S}s; see $logfile"
 }
 
-redis_down() {
-    local pidfile="$REDIS_DIR/redis.pid" pid
-    if pid_alive "$pidfile" "redis-server"; then
+# Stop the process of pidfile $2 (command line containing $3), named $1, within $4 seconds.
+stop_pidfile() {
+    local name="$1" pidfile="$2" marker="$3" timeout_s="$4" pid
+    if pid_alive "$pidfile" "$marker"; then
         pid="$(cat "$pidfile")"
-        log "stopping Redis (pid $pid)"
+        log "stopping $name (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
-        stop_wait 10 "$pid"
+        stop_wait "$timeout_s" "$pid"
     fi
     rm -f "$pidfile"
+}
+
+redis_down() {
+    stop_pidfile Redis "$REDIS_DIR/redis.pid" redis-server 10
 }
 
 # ------------------------------------------------------------------------------- Prometheus
@@ -336,14 +341,7 @@ prometheus_up() {
 }
 
 prometheus_down() {
-    local pidfile="$PROM_DIR/prometheus.pid" pid
-    if pid_alive "$pidfile" "$PROM_DIR/"; then
-        pid="$(cat "$pidfile")"
-        log "stopping Prometheus (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        stop_wait 20 "$pid"
-    fi
-    rm -f "$pidfile"
+    stop_pidfile Prometheus "$PROM_DIR/prometheus.pid" "$PROM_DIR/" 20
 }
 
 # ----------------------------------------------------------------------------------- driver
