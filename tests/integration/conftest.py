@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from streams.topics import ensure_topics
 
@@ -28,7 +27,7 @@ from .support import (
     check_reachable,
     load_addresses,
 )
-from .worker_harness import Harness
+from .worker_harness import Harness, empty_database
 
 _HERE = Path(__file__).resolve().parent
 
@@ -115,23 +114,11 @@ async def harness(
     tmp_path: Path,
 ) -> AsyncIterator[Harness]:
     """Own topics (deleted afterwards), an empty Redis database, workers stopped at the end."""
-    database_url = redis_url.rsplit("/", 1)[0] + "/9"
-    client = aioredis.from_url(database_url)
-    await client.flushdb()
-    await client.aclose()
+    database_url = await empty_database(redis_url, 9)
     harness = Harness(unique_name, kafka_bootstrap, database_url, tmp_path)
     await ensure_topics(harness.settings)  # before producing: oversized records need them
     try:
         yield harness
     finally:
         harness.stop_all()
-        settings = harness.settings
-        admin.created.extend(
-            [
-                *settings.logical_topics(),
-                settings.state_topic_name,
-                settings.kpi_topic_name,
-                settings.dlq_topic_name,
-                f"{settings.app_id}-__assignor-__leader",
-            ]
-        )
+        admin.created.extend(harness.topic_names)

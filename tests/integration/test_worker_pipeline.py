@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from streams.topics import ensure_topics
 
@@ -29,6 +28,7 @@ from .worker_harness import (
     Produced,
     define_campaigns,
     differences,
+    empty_database,
     free_port,
     generated_records,
     replay_expected,
@@ -143,11 +143,7 @@ async def test_redis_outage_mid_stream_loses_nothing(
         harness.stop_all()
         server.terminate()
         server.wait(10)
-        settings = harness.settings
-        admin.created.extend(
-            [*settings.logical_topics(), settings.state_topic_name, settings.kpi_topic_name,
-             settings.dlq_topic_name, f"{settings.app_id}-__assignor-__leader"]
-        )
+        admin.created.extend(harness.topic_names)
 
 
 async def test_kafka_outage_mid_stream_loses_nothing(
@@ -156,10 +152,7 @@ async def test_kafka_outage_mid_stream_loses_nothing(
     """The worker rides out its broker going away and coming back, losing nothing."""
     kafka = PrivateKafka(tmp_path)
     kafka.start()
-    database_url = redis_url.rsplit("/", 1)[0] + "/8"
-    client = aioredis.from_url(database_url)
-    await client.flushdb()
-    await client.aclose()
+    database_url = await empty_database(redis_url, 8)
     harness = Harness(unique_name, kafka.bootstrap, database_url, tmp_path)
     try:
         await ensure_topics(harness.settings)

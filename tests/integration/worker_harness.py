@@ -187,6 +187,18 @@ class Harness:
         self.workers.append(worker)
         return worker
 
+    @property
+    def topic_names(self) -> list[str]:
+        """Every topic the workers of this harness use or create."""
+        settings = self.settings
+        return [
+            *settings.logical_topics(),
+            settings.state_topic_name,
+            settings.kpi_topic_name,
+            settings.dlq_topic_name,
+            f"{settings.app_id}-__assignor-__leader",
+        ]
+
     def stop_all(self) -> None:
         """Stop every worker still running."""
         for worker in self.workers:
@@ -365,3 +377,12 @@ async def define_campaigns(harness: Harness, records: list[InputRecord]) -> tupl
     await harness.produce(definitions, produced)
     await harness.wait_processed()
     return produced, [r for r in records if r.topic != CAMPAIGNS]
+
+
+async def empty_database(redis_url: str, database: int) -> str:
+    """The URL of another database of the same Redis, emptied."""
+    database_url = f"{redis_url.rsplit('/', 1)[0]}/{database}"
+    client = aioredis.from_url(database_url)
+    await client.flushdb()
+    await client.aclose()
+    return database_url
