@@ -57,6 +57,18 @@ pid_alive() {
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
 }
 
+# Runs a command in its own session (it outlives the shell and make that started it) and
+# records its pid. A pid file left by a run before a reboot is removed first, and the new one
+# appears whole (written aside, then renamed), so a start-up check never judges a stale or
+# half-written pid.
+start_detached() {
+    local pidfile="$1" logfile="$2"
+    shift 2
+    rm -f "$pidfile"
+    setsid bash -c 'echo $$ >"$1.tmp" && mv -f "$1.tmp" "$1"; shift; exec "$@"' _ "$pidfile" "$@" \
+        </dev/null >"$logfile" 2>&1 &
+}
+
 # --------------------------------------------------------------------------- prerequisites
 
 # Installs missing tools with apt when root; otherwise names them and stops.
@@ -198,10 +210,7 @@ kafka_up() {
         fi
         [[ -f "$logfile" ]] && mv -f "$logfile" "$logfile.prev"
         log "starting Kafka node $i on 127.0.0.1:$(kafka_port "$i") (controller $(controller_port "$i"))"
-        # setsid: the broker outlives the shell (and make) that started it.
-        setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
-            "${KAFKA_JAVA[@]}" kafka.Kafka "$conf" \
-            </dev/null >"$logfile" 2>&1 &
+        start_detached "$pidfile" "$logfile" "${KAFKA_JAVA[@]}" kafka.Kafka "$conf"
         started+=("$i")
     done
 
@@ -320,11 +329,10 @@ prometheus_up() {
     port_open "$PROM_PORT" && die "port $PROM_PORT is taken by a process this script did not start"
     [[ -f "$logfile" ]] && mv -f "$logfile" "$logfile.prev"
     log "starting Prometheus on 127.0.0.1:$PROM_PORT"
-    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
+    start_detached "$pidfile" "$logfile" \
         prometheus "--config.file=$PROM_CONFIG" "--storage.tsdb.path=$PROM_DIR/data" \
         "--web.listen-address=127.0.0.1:$PROM_PORT" --web.enable-lifecycle \
-        --storage.tsdb.retention.time=2d \
-        </dev/null >"$logfile" 2>&1 &
+        --storage.tsdb.retention.time=2d
     local deadline=$((SECONDS + TIMEOUT_S))
     while ((SECONDS < deadline)); do
         if [[ -f "$pidfile" ]] && ! pid_alive "$pidfile" "$PROM_DIR/"; then
