@@ -1,27 +1,32 @@
-"""The Faust application: ``create_app(settings)`` wires the ingest agent, sinks and metrics.
+"""The Faust application: ``create_app(settings)`` wires the consumer, sinks and metrics.
 
-Faust gives the consumer group, co-partitioned assignment of the six input topics, the
-agent, rebalance signals and the web server (``/metrics``). Windows, lateness, dedup and
-state are ours (see docs/architecture.md): the agent hands batches of raw records to the
-:class:`~streams.pipeline.Pipeline` and acknowledges them only once their flush is committed.
+Faust gives the consumer group, co-partitioned assignment of the six input topics, its
+consumer thread, rebalance signals and the web server (``/metrics``). Windows, lateness,
+dedup and state are ours (see docs/architecture.md). Records reach the
+:class:`~streams.pipeline.Pipeline` a whole fetch at a time, from :class:`BatchConsumer`,
+not one event at a time through an agent's stream: Faust's per-event hand-off alone costs
+more than all our processing (docs/architecture.md, "Why no agent").
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
-from faust.streams import Stream
-from faust.types import TP, EventT, StreamT
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+from faust.types.transports import TransportT
 from faust.web import Request, Response, View
+from mode import ServiceT
 from mode.types.signals import BaseSignalT
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.config import Settings
 from streams.metrics import PipelineMetrics
-from streams.pipeline import InputRecord, Pipeline
+from streams.pipeline import Pipeline
 from streams.sinks import Sink
 from streams.sinks.prometheus import PrometheusSink
 from streams.sinks.redis import RedisSink
@@ -33,6 +38,76 @@ log = logging.getLogger(__name__)
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
+class BatchConsumer(aiokafka_driver.Consumer):
+    """Faust's Kafka consumer, handing each fetch whole to the pipeline.
+
+    Replaces Faust's fetcher loop, which awaits two new tasks per record before an agent's
+    stream sees it; everything else (group membership, assignment, flow control around
+    rebalances, seeking to committed offsets) stays Faust's.
+    """
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        app = cast(KpiApp, self.app)
+        pipeline = app.pipeline
+        poll_s = min(1.0, app.settings.flush_interval_s)
+        committed: dict[TP, int] = {}
+        try:
+            while not (self.should_stop or fetcher.should_stop):
+                generation = app.consumer_generation_id
+                records, _ = await self._wait_next_records(poll_s)
+                # Fetched across a rebalance: dropped; Faust seeks back to the committed
+                # offsets before it resumes the flow, so they come again.
+                current = self.flow_active and app.consumer_generation_id == generation
+                if records and current:
+                    await pipeline.process(
+                        record for _, record in self.scheduler.iterate(records)
+                    )
+                if pipeline.flush_due(caught_up=not records or self._caught_up(records)):
+                    await pipeline.flush()
+                    await self._commit_applied(committed)
+        except self.consumer_stopped_errors:
+            if not app.should_stop:
+                raise
+        except asyncio.CancelledError:
+            if not app.should_stop:
+                raise
+        except Exception as error:
+            # Crash-only: a restarted worker resumes exactly from its last committed flush,
+            # whereas carrying on after an unknown failure could skip records.
+            log.critical("worker stopping after an unexpected error: %r; restart it", error)
+            if app.on_fatal is not None:
+                app.on_fatal(error)
+            await app.crash(error)
+            raise
+
+    def _caught_up(self, records: Mapping[TP, Sequence[Any]]) -> bool:
+        """Whether the fetch reached the end of each partition it read."""
+        return all(
+            batch[-1].offset + 1 >= (self.highwater(tp) or 0) for tp, batch in records.items()
+        )
+
+    async def _commit_applied(self, committed: dict[TP, int]) -> None:
+        """Move the group's offsets up to what the pipeline has committed.
+
+        Only where to fetch from after a restart or rebalance: the exact position is the
+        state topic's (records at or below it are skipped), so a late commit costs a re-read.
+        """
+        offsets = {
+            TP(topic, partition): offset + 1
+            for partition, applied in cast(KpiApp, self.app).pipeline.partitions.items()
+            for topic, offset in applied.items()
+        }
+        moved = {tp: offset for tp, offset in offsets.items() if committed.get(tp) != offset}
+        if moved and await self._commit_offsets(moved):
+            committed.update(moved)
+
+
+class KpiTransport(aiokafka_driver.Transport):
+    """The aiokafka transport, with :class:`BatchConsumer`."""
+
+    Consumer = BatchConsumer
+
+
 class KpiApp(faust.App):
     """A Faust app that also holds the pipeline and the metrics registry it serves."""
 
@@ -41,6 +116,9 @@ class KpiApp(faust.App):
     registry: CollectorRegistry
     # Set by the worker process: ends the whole process (non-zero exit) on a fatal error.
     on_fatal: Callable[[BaseException], None] | None = None
+
+    def _new_transport(self) -> TransportT:
+        return KpiTransport(self.conf.broker_consumer, self)
 
     async def on_first_start(self) -> None:
         """Create missing topics before the consumer subscribes."""
@@ -76,7 +154,6 @@ def create_app(settings: Settings) -> KpiApp:
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 3,
-        stream_buffer_maxsize=max(4096, settings.batch_max),
     )
     app.settings = settings
     app.registry = CollectorRegistry()
@@ -86,37 +163,16 @@ def create_app(settings: Settings) -> KpiApp:
     app.pipeline = pipeline = Pipeline(settings, sinks, metrics)
     metrics.watch_consumer_lag(app.registry, lambda: pipeline.consumer_lag(_highwater(app)))
 
-    inputs = app.topic(
-        *settings.logical_topics(),
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-
-    @app.agent(inputs, name="ingest")
-    async def ingest(stream: StreamT[Any]) -> None:
-        """Apply each batch, flush it, and only then acknowledge its records."""
-        batches: AsyncIterator[Sequence[EventT[Any]]] = cast(Stream[Any], stream).noack_take(
-            settings.batch_max, within=settings.flush_interval_s
+    # Subscribed, not streamed: BatchConsumer hands their records to the pipeline.
+    app.topics.add(
+        app.topic(
+            *settings.logical_topics(),
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            acks=False,
         )
-        try:
-            async for events in batches:
-                generation = app.consumer_generation_id
-                await pipeline.process(_current(app, events, generation))
-                await pipeline.flush()
-                owned = pipeline.partitions
-                for event in events:
-                    message = event.message
-                    if message.generation_id == generation and message.partition in owned:
-                        await stream.ack(event)
-        except Exception as error:
-            # Crash-only: a restarted worker resumes exactly from its last committed flush,
-            # whereas carrying on after an unknown failure could skip a batch.
-            log.critical("worker stopping after an unexpected error: %r; restart it", error)
-            if app.on_fatal is not None:
-                app.on_fatal(error)
-            await app.crash(error)
-            raise
+    )
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode types its own Signal narrowly
     async def on_assigned(
@@ -133,27 +189,6 @@ def create_app(settings: Settings) -> KpiApp:
         return web.bytes(generate_latest(app.registry), content_type=METRICS_CONTENT_TYPE)
 
     return app
-
-
-def _current(app: KpiApp, events: Iterable[EventT[Any]], generation: int) -> Iterator[InputRecord]:
-    """The records of the events fetched in the current consumer generation.
-
-    Events fetched before a rebalance are dropped unacknowledged: Faust fetches them again
-    from the committed offsets, in order.
-    """
-    for event in events:
-        message = event.message
-        if message.generation_id != generation or app.consumer_generation_id != generation:
-            continue
-        timestamp = message.timestamp
-        yield InputRecord(
-            message.topic,
-            message.partition,
-            message.offset,
-            None if timestamp is None else round(timestamp * 1000),
-            message.key,
-            message.value,
-        )
 
 
 def _highwater(app: KpiApp) -> Any:

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from streams import codec
 from streams.config import Settings
@@ -29,14 +30,13 @@ from streams.state_store import PartitionLost, PartitionStore, Record
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class InputRecord:
-    """One consumed Kafka record of an input topic."""
+class InputRecord(Protocol):
+    """One consumed Kafka record of an input topic (aiokafka's ``ConsumerRecord``)."""
 
     topic: str
     partition: int
     offset: int
-    timestamp_ms: int | None
+    timestamp: int  # milliseconds since the epoch
     key: bytes | None
     value: bytes | None
 
@@ -71,6 +71,9 @@ class Pipeline:
         self.clock = clock
         self._logical = settings.logical_topics()
         self._partitions: dict[int, _Partition] = {}
+        # Records applied since the last flush, and since when something waits to be flushed.
+        self._unflushed = 0
+        self._waiting_since: float | None = None
 
     async def start(self) -> None:
         """Connect the sinks."""
@@ -89,11 +92,17 @@ class Pipeline:
         return {number: dict(part.offsets) for number, part in self._partitions.items()}
 
     async def process(self, records: Iterable[InputRecord]) -> None:
-        """Apply records in order; rejected ones become dead-letter records."""
+        """Apply records in order; rejected ones become dead-letter records.
+
+        Flushes on its own whenever ``batch_max`` records wait, so no flush grows past it.
+        """
         metrics = self.metrics
         outcome_counter = metrics.event_outcome
+        batch_max = self.settings.batch_max
         now_us = int(self.clock() * 1_000_000)
         for record in records:
+            if self._unflushed >= batch_max:
+                await self.flush()
             part = self._partitions.get(record.partition)
             if part is None:
                 part = await self._open(record.partition)
@@ -103,8 +112,10 @@ class Pipeline:
                 continue
             part.offsets[record.topic] = record.offset
             part.changed = True
+            self._waiting()
+            self._unflushed += 1
             try:
-                event = codec.decode(logical, record.key, record.value, record.timestamp_ms)
+                event = codec.decode(logical, record.key, record.value, record.timestamp)
                 outcome = part.engine.apply(logical, event)
             except InvalidRecord as rejection:
                 outcome_counter[logical, "invalid"].inc()
@@ -115,8 +126,25 @@ class Pipeline:
             if outcome == COUNTED:
                 metrics.event_lag.observe(max(0, now_us - event.occurred_at_us) / 1_000_000)
 
+    def flush_due(self, caught_up: bool) -> bool:
+        """Whether to flush now: something waits, and the input is drained or time is up.
+
+        Flushing as soon as the input is drained keeps KPIs fresh under a light load; under a
+        heavy one, records pile up while a flush runs, so flushes grow and stay efficient.
+        """
+        since = self._waiting_since
+        return since is not None and (
+            caught_up or time.monotonic() - since >= self.settings.flush_interval_s
+        )
+
+    def _waiting(self) -> None:
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+
     async def flush(self) -> None:
         """Commit every changed partition, then write the changed KPI sets to the sinks."""
+        self._waiting_since = None
+        self._unflushed = 0
         updated_at_ms = int(self.clock() * 1000)
         for_sinks: list[KpiSet] = []
         definitions: dict[str, CampaignDefined] = {}
@@ -189,6 +217,8 @@ class Pipeline:
         restored = await store.open()
         part = _Partition(store, restored.engine, restored.offsets, restored.flush_seq)
         part.republish = list(restored.engine.all_sets())
+        if part.republish:
+            self._waiting()
         self._partitions[number] = part
         self.metrics.partitions_owned.set(len(self._partitions))
         return part
@@ -201,7 +231,7 @@ class Pipeline:
             record.topic,
             record.partition,
             record.offset,
-            record.timestamp_ms,
+            record.timestamp,
             record.key,
             record.value,
         )
