@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 from typing import Final
 
 PRECISION: Final = 14
@@ -30,12 +31,15 @@ def viewer_hash(viewer_id: str) -> int:
 class Reach:
     """A mergeable distinct count of viewer hashes."""
 
-    __slots__ = ("_exact", "_registers")
+    __slots__ = ("_exact", "_histogram", "_registers")
 
     def __init__(self) -> None:
         """Start empty and exact."""
         self._exact: set[int] | None = set()
         self._registers: bytearray | None = None
+        # How many registers hold each value, kept up to date by add: the estimator reads
+        # only this, not the 16 KiB of registers.
+        self._histogram: list[int] | None = None
 
     def add(self, hashed: int) -> None:
         """Count one viewer (given by :func:`viewer_hash`)."""
@@ -49,13 +53,20 @@ class Reach:
         assert registers is not None
         index = hashed >> RANK_BITS
         rank = RANK_BITS - (hashed & _RANK_MASK).bit_length() + 1
-        registers[index] = max(registers[index], rank)
+        old = registers[index]
+        if rank > old:
+            registers[index] = rank
+            histogram = self._histogram
+            assert histogram is not None
+            histogram[old] -= 1
+            histogram[rank] += 1
 
     def _to_sketch(self) -> None:
         exact = self._exact
         assert exact is not None
         self._exact = None
         self._registers = bytearray(REGISTERS)
+        self._histogram = _histogram(self._registers)
         for hashed in exact:
             self.add(hashed)
 
@@ -71,18 +82,19 @@ class Reach:
         mine = self._registers
         assert mine is not None
         self._registers = bytearray(map(max, mine, other._registers))
+        self._histogram = _histogram(self._registers)
 
     def estimate(self) -> int:
         """The distinct count: exact while small, else the sketch's estimate rounded."""
         if self._exact is not None:
             return len(self._exact)
-        assert self._registers is not None
-        return round(_ertl_estimate(self._registers))
+        assert self._histogram is not None
+        return round(_ertl_estimate(self._histogram))
 
     def to_bytes(self) -> bytes:
         """Serialise: a tag byte, then the sorted exact hashes or the registers."""
         if self._exact is not None:
-            return b"E" + b"".join(h.to_bytes(8, "big") for h in sorted(self._exact))
+            return b"E" + struct.pack(f">{len(self._exact)}Q", *sorted(self._exact))
         assert self._registers is not None
         return b"S" + bytes(self._registers)
 
@@ -90,13 +102,12 @@ class Reach:
     def from_bytes(cls, data: bytes) -> Reach:
         """Inverse of :meth:`to_bytes`."""
         reach = cls()
-        if data[:1] == b"E":
-            reach._exact = {
-                int.from_bytes(data[i : i + 8], "big") for i in range(1, len(data), 8)
-            }
+        if data[:1] == b"E" and len(data) % 8 == 1:
+            reach._exact = set(struct.unpack(f">{(len(data) - 1) // 8}Q", data[1:]))
         elif data[:1] == b"S" and len(data) == REGISTERS + 1:
             reach._exact = None
             reach._registers = bytearray(data[1:])
+            reach._histogram = _histogram(reach._registers)
         else:
             raise ValueError("not a serialised reach count")
         return reach
@@ -138,10 +149,14 @@ def _tau(x: float) -> float:
             return z / 3
 
 
-def _ertl_estimate(registers: bytearray) -> float:
+def _histogram(registers: bytearray) -> list[int]:
+    """How many registers hold each value 0 .. RANK_BITS + 1."""
+    return [registers.count(value) for value in range(RANK_BITS + 2)]
+
+
+def _ertl_estimate(histogram: list[int]) -> float:
     """Ertl (2017), 'New cardinality estimation algorithms for HyperLogLog sketches'."""
-    m = len(registers)
-    histogram = [registers.count(value) for value in range(RANK_BITS + 2)]
+    m = REGISTERS
     z = m * _tau(1 - histogram[RANK_BITS + 1] / m)
     for k in range(RANK_BITS, 0, -1):
         z = 0.5 * (z + histogram[k])

@@ -44,7 +44,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import hiredis
@@ -159,6 +159,11 @@ def objective_key(objective: str) -> str:
 # Values
 
 
+# A Redis argument as hiredis packs it.
+Scalar = str | int | float
+_AS_IS: Final = frozenset({int, float, str})
+
+
 def encode_value(name: str, value: object) -> str:
     """One KPI as hash field text.
 
@@ -181,12 +186,28 @@ def encode_value(name: str, value: object) -> str:
 
 def hash_fields(kpi_set: KpiSet, updated_at_ms: int) -> dict[str, str]:
     """The hash of a KPI set: one field per KPI, ``updated_at``, and window bounds if any."""
-    fields = {name: encode_value(name, value) for name, value in kpi_set.kpis.items()}
-    fields["updated_at"] = str(updated_at_ms)
-    if kpi_set.window != ALL:
-        fields["window_start"] = str(kpi_set.window_start)
-        fields["window_end"] = str(kpi_set.window_end)
-    return fields
+    items = hash_items(kpi_set, updated_at_ms)
+    names = [str(name) for name in items[::2]]
+    return {name: encode_value(name, value) for name, value in zip(names, items[1::2], strict=True)}
+
+
+def hash_items(kpi_set: KpiSet, updated_at_ms: int) -> list[Scalar]:
+    """:func:`hash_fields` as HSET arguments (name, value, ...), numbers left as numbers.
+
+    hiredis writes an int as decimal text and a float as its ``repr``, which is exactly
+    :func:`encode_value`'s text, without a Python call per field.
+    """
+    items: list[Scalar] = []
+    append = items.append
+    for name, value in kpi_set.kpis.items():
+        append(name)
+        append(cast(Scalar, value) if type(value) in _AS_IS else encode_value(name, value))
+    append("updated_at")
+    append(updated_at_ms)
+    start, end = kpi_set.window_start, kpi_set.window_end
+    if start is not None and end is not None:
+        items.extend(("window_start", start, "window_end", end))
+    return items
 
 
 def _text(raw: str | bytes) -> str:
@@ -339,7 +360,7 @@ class RedisSink:
             await pool.release(connection)
 
     @staticmethod
-    async def _evalsha(connection: Any, payload: list[str]) -> None:
+    async def _evalsha(connection: Any, payload: list[Scalar]) -> None:
         await connection.send_packed_command(_pack("EVALSHA", _APPLY_SCRIPT_SHA, 0, *payload))
         await connection.read_response()
 
@@ -360,24 +381,22 @@ _APPLY_SCRIPT_SHA: Final = hashlib.sha1(_APPLY_SCRIPT.encode()).hexdigest()
 _MAX_MEMBERS_PER_COMMAND: Final = 1000
 
 
-def _pack(*parts: str | int) -> bytes:
+def _pack(*parts: Scalar) -> bytes:
     # hiredis's stub types the tuple as one element long; it takes any length.
     packed: bytes = hiredis.pack_command(parts)  # type: ignore[arg-type]
     return packed
 
 
-def script_arguments(commands: Iterable[Command]) -> list[str]:
-    """Flatten commands for the script: count, then arguments; floats as their repr."""
-    arguments: list[str] = []
+def script_arguments(commands: Iterable[Command]) -> list[Scalar]:
+    """Flatten commands for the script: each one's argument count, then its arguments."""
+    arguments: list[Scalar] = []
     for command in commands:
-        arguments.append(str(len(command)))
-        arguments.extend(
-            repr(part) if type(part) is float else str(part) for part in command
-        )
+        arguments.append(len(command))
+        arguments.extend(command)
     return arguments
 
 
-Command = tuple[str | int | float, ...]
+Command = tuple[Scalar, ...]
 
 
 def flush_commands(flush: Flush, ttl_s: Mapping[str, int]) -> list[Command]:
@@ -399,7 +418,7 @@ def flush_commands(flush: Flush, ttl_s: Mapping[str, int]) -> list[Command]:
         key = redis_key(kpi_set)
         if (kpi_set.scope, kpi_set.window) in SHRINKING_LAYOUTS:
             commands.append(("DEL", key))
-        commands.append(("HSET", key, *_pairs(hash_fields(kpi_set, now).items())))
+        commands.append(("HSET", key, *hash_items(kpi_set, now)))
         if kpi_set.window != ALL:
             commands.append(("EXPIRE", key, ttl_s[kpi_set.window]))
         keys_by_campaign.setdefault(cid, []).append(key)
@@ -447,9 +466,3 @@ def _leaderboards(
             members.setdefault(key, []).extend((value, kpi_set.scope_id))
         else:
             removed.setdefault(key, []).append(kpi_set.scope_id)
-
-
-def _pairs(items: Iterable[tuple[str, str]]) -> Iterable[str]:
-    for name, value in items:
-        yield name
-        yield value
