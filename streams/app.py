@@ -65,10 +65,8 @@ class BatchConsumer(aiokafka_driver.Consumer):
                     )
                 if pipeline.flush_due(caught_up=not records or self._caught_up(records)):
                     await pipeline.flush()
+                    await self._commit_applied(committed)
                     _collect_young_garbage()
-                if not records:  # idle: let the flush in flight finish (and raise its error)
-                    await pipeline.settle()
-                await self._commit_applied(committed)
         except self.consumer_stopped_errors:
             if not app.should_stop:
                 raise
@@ -91,15 +89,15 @@ class BatchConsumer(aiokafka_driver.Consumer):
         )
 
     async def _commit_applied(self, committed: dict[TP, int]) -> None:
-        """Move the group's offsets up to what the pipeline has committed in its state.
+        """Move the group's offsets up to what the pipeline has committed.
 
         Only where to fetch from after a restart or rebalance: the exact position is the
         state topic's (records at or below it are skipped), so a late commit costs a re-read.
         """
         offsets = {
             TP(topic, partition): offset + 1
-            for partition, durable in cast(KpiApp, self.app).pipeline.committed.items()
-            for topic, offset in durable.items()
+            for partition, applied in cast(KpiApp, self.app).pipeline.partitions.items()
+            for topic, offset in applied.items()
         }
         moved = {tp: offset for tp, offset in offsets.items() if committed.get(tp) != offset}
         if moved and await self._commit_offsets(moved):

@@ -23,7 +23,7 @@ from streams.config import Settings
 from streams.domain.engine import COUNTED, Engine, KpiSet
 from streams.domain.errors import InvalidRecord
 from streams.domain.events import CampaignDefined
-from streams.domain.journal import Cell, drain
+from streams.domain.journal import drain
 from streams.metrics import PipelineMetrics
 from streams.sinks import Flush, Sink
 from streams.state_store import PartitionLost, PartitionStore, Record
@@ -46,30 +46,13 @@ class InputRecord(Protocol):
 class _Partition:
     store: PartitionStore
     engine: Engine
-    offsets: dict[str, int]  # applied
-    committed: dict[str, int]  # applied and committed in the state topic
+    offsets: dict[str, int]
     flush_seq: int
     dead_letters: list[Record] = field(default_factory=list)
     changed: bool = False
     # KPI sets to hand to the sinks again after a restore (a crash may have cut a flush
     # between its Kafka commit and its Redis write).
     republish: list[KpiSet] = field(default_factory=list)
-
-
-# One partition's transaction: journal cells, applied offsets, flush number, KPI records and
-# dead letters.
-Transaction = tuple[list[Cell], dict[str, int], int, list[Record], list[Record]]
-
-
-@dataclass(slots=True)
-class _Capture:
-    """What one flush writes for one partition, captured before it is written."""
-
-    number: int
-    part: _Partition
-    changed_sets: list[KpiSet]
-    republish: list[KpiSet]
-    transaction: Transaction | None = None
 
 
 class Pipeline:
@@ -92,8 +75,6 @@ class Pipeline:
         # Records applied since the last flush, and since when something waits to be flushed.
         self._unflushed = 0
         self._waiting_since: float | None = None
-        # The last flush's transactions and sink writes, running in the background.
-        self._writing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect the sinks."""
@@ -162,71 +143,30 @@ class Pipeline:
             self._waiting_since = time.monotonic()
 
     async def flush(self) -> None:
-        """Capture every changed partition's flush, then write it while processing goes on.
+        """Commit every changed partition, then write the changed KPI sets to the sinks.
 
-        The capture (journal cells, KPI records, offsets) is taken now; its Kafka
-        transactions (concurrent across partitions, each waiting on the broker) and then
-        its sink writes run in the background, after those of the previous flush, while
-        the next records are applied. :meth:`settle` waits for them.
+        The partitions' transactions run concurrently: each waits on the broker, not on us.
         """
         self._waiting_since = None
         self._unflushed = 0
         updated_at_ms = int(self.clock() * 1000)
-        captured = [
-            self._capture(number, part, updated_at_ms)
+        pending = [
+            (number, part)
             for number, part in self._partitions.items()
             if part.changed or part.republish
         ]
-        await self.settle()
-        if captured:
-            self._writing = asyncio.create_task(self._write(captured, updated_at_ms))
-
-    async def settle(self) -> None:
-        """Wait until the last flush is committed and in the sinks (raising its error)."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            await writing
-
-    @property
-    def committed(self) -> dict[int, dict[str, int]]:
-        """Owned partition -> input topic -> last offset committed in the state topic."""
-        return {number: dict(part.committed) for number, part in self._partitions.items()}
-
-    def _capture(self, number: int, part: _Partition, updated_at_ms: int) -> _Capture:
-        changed_sets, cells = drain(part.engine, part.flush_seq + 1)
-        capture = _Capture(number, part, changed_sets, republish=part.republish)
-        part.republish = []
-        if part.changed:
-            part.flush_seq += 1
-            capture.transaction = (
-                cells,
-                dict(part.offsets),
-                part.flush_seq,
-                [
-                    (kpi_set.key.encode(), codec.dumps(kpi_set.to_value(updated_at_ms)))
-                    for kpi_set in changed_sets
-                ],
-                part.dead_letters,
-            )
-            part.dead_letters = []
-            part.changed = False
-        return capture
-
-    async def _write(self, captured: list[_Capture], updated_at_ms: int) -> None:
-        committed = await asyncio.gather(*(self._commit(capture) for capture in captured))
+        committed = await asyncio.gather(
+            *(self._commit(number, part, updated_at_ms) for number, part in pending)
+        )
         for_sinks: list[KpiSet] = []
         definitions: dict[str, CampaignDefined] = {}
-        for capture, ok in zip(captured, committed, strict=True):
-            if not ok:
-                await self._release([capture.number])
+        for (number, part), written in zip(pending, committed, strict=True):
+            if written is None:
+                await self.release([number])
                 continue
-            changed_keys = {kpi_set.key for kpi_set in capture.changed_sets}
-            written = [s for s in capture.republish if s.key not in changed_keys]
-            written += capture.changed_sets
             for_sinks.extend(written)
-            campaigns = capture.part.engine.campaigns
             for campaign_id in {kpi_set.campaign_id for kpi_set in written}:
-                definition = campaigns[campaign_id].definition
+                definition = part.engine.campaigns[campaign_id].definition
                 if definition is not None:
                     definitions[campaign_id] = definition
         if not for_sinks:
@@ -239,28 +179,39 @@ class Pipeline:
         self.metrics.flushes.inc()
         self.metrics.kpi_sets_written.inc(len(for_sinks))
 
-    @staticmethod
-    async def _commit(capture: _Capture) -> bool:
-        """Commit one partition's transaction, if it has one; False if the partition was lost."""
-        if capture.transaction is None:
-            return True
-        try:
-            await capture.part.store.commit(*capture.transaction)
-        except PartitionLost as lost:
-            log.warning("%s; dropping its state", lost)
-            return False
-        capture.part.committed = capture.transaction[1]
-        return True
+    async def _commit(
+        self, number: int, part: _Partition, updated_at_ms: int
+    ) -> list[KpiSet] | None:
+        """Commit one partition's changes; the KPI sets for the sinks, None if it was lost."""
+        changed_sets, cells = drain(part.engine, part.flush_seq + 1)
+        if part.changed:
+            try:
+                await part.store.commit(
+                    cells,
+                    part.offsets,
+                    part.flush_seq + 1,
+                    [
+                        (kpi_set.key.encode(), codec.dumps(kpi_set.to_value(updated_at_ms)))
+                        for kpi_set in changed_sets
+                    ],
+                    part.dead_letters,
+                )
+            except PartitionLost as lost:
+                log.warning("%s; dropping its state", lost)
+                return None
+            part.flush_seq += 1
+            part.dead_letters = []
+            part.changed = False
+        changed_keys = {kpi_set.key for kpi_set in changed_sets}
+        written = [s for s in part.republish if s.key not in changed_keys] + changed_sets
+        part.republish = []
+        return written
 
     async def release(self, partitions: Iterable[int]) -> None:
-        """Forget partitions (revoked, or lost to another worker), once the last flush is done.
+        """Forget partitions (revoked, or lost to another worker).
 
         Their unflushed work is redone by the next owner, from the committed state.
         """
-        await self.settle()
-        await self._release(partitions)
-
-    async def _release(self, partitions: Iterable[int]) -> None:
         for number in partitions:
             part = self._partitions.pop(number, None)
             if part is not None:
@@ -282,9 +233,7 @@ class Pipeline:
     async def _open(self, number: int) -> _Partition:
         store = PartitionStore(self.settings, number)
         restored = await store.open()
-        part = _Partition(
-            store, restored.engine, restored.offsets, dict(restored.offsets), restored.flush_seq
-        )
+        part = _Partition(store, restored.engine, restored.offsets, restored.flush_seq)
         part.republish = list(restored.engine.all_sets())
         if part.republish:
             self._waiting()
