@@ -11,7 +11,6 @@ more than all our processing (docs/architecture.md, "Why no agent").
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -66,7 +65,6 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 if pipeline.flush_due(caught_up=not records or self._caught_up(records)):
                     await pipeline.flush()
                     await self._commit_applied(committed)
-                    _collect_young_garbage()
         except self.consumer_stopped_errors:
             if not app.should_stop:
                 raise
@@ -102,17 +100,6 @@ class BatchConsumer(aiokafka_driver.Consumer):
         moved = {tp: offset for tp, offset in offsets.items() if committed.get(tp) != offset}
         if moved and await self._commit_offsets(moved):
             committed.update(moved)
-
-
-def _collect_young_garbage() -> None:
-    """Collect the cyclic garbage made since the last call, then freeze what survived.
-
-    Frozen objects (mostly the engines' long-lived state) are never traversed again, so a
-    collection costs what one batch allocated: otherwise Python's full collections walk
-    the whole state, pausing the worker for a quarter of a second at a few hundred MB.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class KpiTransport(aiokafka_driver.Transport):

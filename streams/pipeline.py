@@ -11,7 +11,6 @@ and are skipped: with the transaction, that makes every record count exactly onc
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -143,27 +142,38 @@ class Pipeline:
             self._waiting_since = time.monotonic()
 
     async def flush(self) -> None:
-        """Commit every changed partition, then write the changed KPI sets to the sinks.
-
-        The partitions' transactions run concurrently: each waits on the broker, not on us.
-        """
+        """Commit every changed partition, then write the changed KPI sets to the sinks."""
         self._waiting_since = None
         self._unflushed = 0
         updated_at_ms = int(self.clock() * 1000)
-        pending = [
-            (number, part)
-            for number, part in self._partitions.items()
-            if part.changed or part.republish
-        ]
-        committed = await asyncio.gather(
-            *(self._commit(number, part, updated_at_ms) for number, part in pending)
-        )
         for_sinks: list[KpiSet] = []
         definitions: dict[str, CampaignDefined] = {}
-        for (number, part), written in zip(pending, committed, strict=True):
-            if written is None:
-                await self.release([number])
+        for number, part in list(self._partitions.items()):
+            if not part.changed and not part.republish:
                 continue
+            changed_sets, cells = drain(part.engine, part.flush_seq + 1)
+            if part.changed:
+                try:
+                    await part.store.commit(
+                        cells,
+                        part.offsets,
+                        part.flush_seq + 1,
+                        [
+                            (kpi_set.key.encode(), codec.dumps(kpi_set.to_value(updated_at_ms)))
+                            for kpi_set in changed_sets
+                        ],
+                        part.dead_letters,
+                    )
+                except PartitionLost as lost:
+                    log.warning("%s; dropping its state", lost)
+                    await self.release([number])
+                    continue
+                part.flush_seq += 1
+                part.dead_letters = []
+                part.changed = False
+            changed_keys = {kpi_set.key for kpi_set in changed_sets}
+            written = [s for s in part.republish if s.key not in changed_keys] + changed_sets
+            part.republish = []
             for_sinks.extend(written)
             for campaign_id in {kpi_set.campaign_id for kpi_set in written}:
                 definition = part.engine.campaigns[campaign_id].definition
@@ -178,34 +188,6 @@ class Pipeline:
             self.metrics.sink_write.labels(sink.name).observe(time.perf_counter() - started)
         self.metrics.flushes.inc()
         self.metrics.kpi_sets_written.inc(len(for_sinks))
-
-    async def _commit(
-        self, number: int, part: _Partition, updated_at_ms: int
-    ) -> list[KpiSet] | None:
-        """Commit one partition's changes; the KPI sets for the sinks, None if it was lost."""
-        changed_sets, cells = drain(part.engine, part.flush_seq + 1)
-        if part.changed:
-            try:
-                await part.store.commit(
-                    cells,
-                    part.offsets,
-                    part.flush_seq + 1,
-                    [
-                        (kpi_set.key.encode(), codec.dumps(kpi_set.to_value(updated_at_ms)))
-                        for kpi_set in changed_sets
-                    ],
-                    part.dead_letters,
-                )
-            except PartitionLost as lost:
-                log.warning("%s; dropping its state", lost)
-                return None
-            part.flush_seq += 1
-            part.dead_letters = []
-            part.changed = False
-        changed_keys = {kpi_set.key for kpi_set in changed_sets}
-        written = [s for s in part.republish if s.key not in changed_keys] + changed_sets
-        part.republish = []
-        return written
 
     async def release(self, partitions: Iterable[int]) -> None:
         """Forget partitions (revoked, or lost to another worker).
