@@ -432,12 +432,17 @@ async def run_freshness(
         if len(listener.probe_seen) >= len(listener.probe_sent):
             break
         await asyncio.sleep(0.2)
+    unseen = []
     for key, sent in listener.probe_sent.items():
         seen = listener.probe_seen.get(key)
         if seen is None:
-            fresh.lost += 1
+            unseen.append(key)
         else:
             fresh.latencies_s.append(seen - sent)
+    fresh.lost = len(unseen)
+    for key in unseen:  # not announced on kpi:updates: is it in Redis all the same?
+        stored = await listener.client.exists(key)
+        say(f"freshness: probe {key} never announced; {'but' if stored else 'and not'} in Redis")
     say(
         f"freshness: {fresh.background:,} background records at {rate:,.0f}/s for "
         f"{fresh.seconds:.0f} s, {len(listener.probe_sent)} probes, "

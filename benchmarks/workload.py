@@ -149,7 +149,7 @@ class Workload:
         t_us = int(now_s * 1_000_000)
         event = self._base("interaction", campaign_id, t_us)
         event.update(post_id=post_id, influencer_id=f"{campaign_id}-inf", action="like")
-        return self._record("interactions", campaign_id, event, t_us)
+        return self._record("interactions", campaign_id, event, t_us, may_break=False)
 
     # -- one method per event type ----------------------------------------------------------
 
@@ -173,9 +173,11 @@ class Workload:
             "campaign_id": cid,
         }
 
-    def _record(self, topic: str, cid: str, event: dict[str, Any], t_us: int) -> Record:
+    def _record(
+        self, topic: str, cid: str, event: dict[str, Any], t_us: int, may_break: bool = True
+    ) -> Record:
         self.counts[topic] += 1
-        if self.rng.random() < 0.001:
+        if may_break and self.rng.random() < 0.001:
             event.pop("event_id")  # schema violation: dead-lettered
             self.counts["invalid"] += 1
         return Record(topic, cid.encode(), orjson.dumps(event), t_us // 1000 + 500)

@@ -105,11 +105,14 @@ RATIO_FORMULAS: Final[tuple[tuple[str, str, str, int], ...]] = (
 )
 
 
-def ratio(numerator: int, denominator: int, scale: int = 1) -> float | None:
-    """``numerator * scale / denominator``, or None when the denominator is 0."""
-    if not denominator:
-        return None
-    return numerator * scale / denominator
+# Per layout: its counters, and the ratio formulas whose two counters it carries.
+_PLAN: Final = {
+    layout: (
+        counters,
+        tuple(f for f in RATIO_FORMULAS if f[1] in counters and f[2] in counters),
+    )
+    for layout, counters in LAYOUT.items()
+}
 
 
 def kpi_values(
@@ -146,19 +149,13 @@ def kpi_values(
     }
     # Attributed orders reach the influencer scope only, so the sum is right at every scope.
     raw["orders"] = raw["orders_code"] + raw["orders_link"] + raw["orders_unattributed"]
-    layout = LAYOUT[scope, window]
-    values: dict[str, object] = {}
-    for name in layout:
-        if name == "reach":
-            values[name] = agg.reach.estimate() if agg.reach is not None else 0
-        else:
-            values[name] = raw[name]
-    counters: dict[str, int] = {name: values[name] for name in layout}  # type: ignore[misc]
-    for name, numerator, denominator, scale in RATIO_FORMULAS:
-        if numerator in counters and denominator in counters:
-            value = ratio(counters[numerator], counters[denominator], scale)
-            if value is not None:
-                values[name] = value
+    counters, ratios = _PLAN[scope, window]
+    if "reach" in counters:
+        raw["reach"] = agg.reach.estimate() if agg.reach is not None else 0
+    values: dict[str, object] = {name: raw[name] for name in counters}
+    for name, numerator, denominator, scale in ratios:
+        if raw[denominator]:
+            values[name] = raw[numerator] * scale / raw[denominator]
     if window == ALL:
         _add_content_scores(c, values)
     if scope == CAMPAIGN and window == ALL and definition is not None:
