@@ -36,7 +36,9 @@ class Settings:
     dlq_topic: str = "kpi-dlq"  # KPI_TOPIC_DLQ
     partitions: int = 4  # KPI_PARTITIONS: partition count of topics the worker creates
     replication_factor: int = 1  # KPI_REPLICATION_FACTOR
-    flush_interval_s: float = 1.0  # KPI_FLUSH_INTERVAL_S
+    # KPI_FLUSH_INTERVAL_S: the longest a processed record waits for its flush (the worker
+    # flushes sooner, as soon as it has caught up with its input).
+    flush_interval_s: float = 1.0
     batch_max: int = 20_000  # KPI_BATCH_MAX: most records applied between two flushes
     # KPI_SESSION_TIMEOUT_S: how long the group waits for a silent (crashed) worker before
     # its partitions move; heartbeats go every third of it.

@@ -1,8 +1,8 @@
 """The streaming pipeline: records in, per-partition engines, transactional flushes, sinks out.
 
-Independent of Faust (the agent in :mod:`streams.app` only feeds it), so the same path is
-driven by tests and benchmarks. For each input partition number it keeps one engine (the
-domain core that the batch replay runs too) and the offsets it has applied. A flush commits
+Independent of Faust: the consumer in :mod:`streams.app` only feeds it fetched records. For
+each input partition number it keeps one engine (the domain core that the batch replay runs
+too) and the offsets it has applied. A flush commits
 each changed partition in one Kafka transaction (state journal + KPI topic + dead letters,
 see :mod:`streams.state_store`), then hands the changed KPI sets to the sinks (Redis,
 Prometheus). Records at or below a partition's applied offsets were applied before a restart
