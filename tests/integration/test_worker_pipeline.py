@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.domain.events import CAMPAIGNS
 from streams.topics import ensure_topics
 
 from .private_kafka import PrivateKafka
@@ -63,6 +64,19 @@ async def test_worker_outputs_agree_with_replay(harness: Harness) -> None:
     produced, events = await define_campaigns(harness, records)
     await harness.produce(events, produced)
     await harness.wait_processed()
+    await assert_agrees_with_replay(harness, records, produced)
+
+
+async def test_a_caught_up_worker_flushes_at_once(harness: Harness) -> None:
+    # KPI_FLUSH_INTERVAL_S is the longest a record waits, not a period: with 60 s, each wait
+    # below (group offsets are committed after a flush) would time out on the interval.
+    records = generated_records(14, 1500)
+    harness.start_worker(KPI_FLUSH_INTERVAL_S="60")
+    produced = Produced()
+    await harness.produce([r for r in records if r.topic == CAMPAIGNS], produced)
+    await harness.wait_processed(timeout_s=40)  # the worker's start-up included
+    await harness.produce([r for r in records if r.topic != CAMPAIGNS], produced)
+    await harness.wait_processed(timeout_s=15)
     await assert_agrees_with_replay(harness, records, produced)
 
 
