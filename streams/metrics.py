@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
@@ -15,6 +17,7 @@ PREFIX: Final = "campaign_kpi"
 OUTCOMES: Final = ("counted", "duplicate", "late", "invalid", "skipped")
 LAG_BUCKETS_S: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 SINK_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+GC_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
 # (topic, partition) -> records not yet processed
 LagReader = Callable[[], Iterable[tuple[str, int, int]]]
@@ -97,3 +100,28 @@ class _ConsumerLag(Collector):
         for topic, partition, lag in self._read():
             family.add_metric([topic, str(partition)], lag)
         yield family
+
+
+def watch_gc_pauses(registry: CollectorRegistry) -> None:
+    """Time every cyclic garbage collection of this process (it stops all processing).
+
+    Once per process: ``gc.callbacks`` is global.
+    """
+    pauses = Histogram(
+        f"{PREFIX}_gc_pause_seconds",
+        "Time the process stood still in Python's cyclic garbage collector, by generation.",
+        ["generation"],
+        buckets=GC_BUCKETS_S,
+        registry=registry,
+    )
+    by_generation = [pauses.labels(str(generation)) for generation in range(3)]
+    started = 0.0
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            by_generation[info["generation"]].observe(time.perf_counter() - started)
+
+    gc.callbacks.append(on_collection)

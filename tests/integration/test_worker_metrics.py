@@ -50,5 +50,11 @@ async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness)
             invalid[sample.labels["reason"]] += int(sample.value)
     _, reasons = replay_expected(records)
     assert +invalid == reasons
+    collections = {
+        s.labels["generation"]: s.value
+        for s in samples
+        if s.name == "campaign_kpi_gc_pause_seconds_count"
+    }
+    assert set(collections) == {"0", "1", "2"} and collections["0"] > 0
     campaigns = {s.labels["campaign_id"] for s in samples if s.name == "campaign_kpi_value"}
     assert len(campaigns) == 2, "at most KPI_METRICS_CAMPAIGNS campaigns carry KPI series"
