@@ -30,6 +30,7 @@ import orjson
 
 from benchmarks.workload import Workload
 from streams import codec, replay
+from streams.cli import GC_THRESHOLDS
 from streams.config import Settings
 from streams.domain.aggregate import Aggregate
 from streams.domain.engine import Engine
@@ -209,6 +210,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--campaigns", type=int, default=10)
     args = parser.parse_args()
+    gc.set_threshold(*GC_THRESHOLDS)  # as `campaign-kpi replay` runs
     lines = replay_lines(args.lines)
     throughput(lines, args.repeat)
     del lines
