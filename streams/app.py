@@ -85,6 +85,8 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 if pipeline.flush_due(caught_up=not records or self._caught_up(records)):
                     await pipeline.flush()
                     await self._commit_applied(committed)
+                if not records:  # idle: let the sinks finish (and raise a failed write)
+                    await pipeline.settle()
         except self.consumer_stopped_errors:
             if not app.should_stop:
                 raise
