@@ -2,11 +2,12 @@
 
 Independent of Faust: the consumer in :mod:`streams.app` only feeds it fetched records. For
 each input partition number it keeps one engine (the domain core that the batch replay runs
-too) and the offsets it has applied. A flush commits
-each changed partition in one Kafka transaction (state journal + KPI topic + dead letters,
-see :mod:`streams.state_store`), then hands the changed KPI sets to the sinks (Redis,
-Prometheus), whose writes overlap with applying the next records. Records at or below a partition's applied offsets were applied before a restart
-and are skipped: with the transaction, that makes every record count exactly once.
+too) and the offsets it has applied. A flush commits each changed partition in one Kafka
+transaction (state journal + KPI topic + dead letters, see :mod:`streams.state_store`), then
+hands the changed KPI sets to the sinks (Redis, Prometheus), whose writes overlap with
+applying the next records. Records at or below a partition's applied offsets were applied
+before a restart and are skipped: with the transaction, that makes every record count
+exactly once.
 """
 
 from __future__ import annotations
