@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -41,12 +42,15 @@ async def test_kafka_produce_consume_round_trip(
         assert values == [v for k, v in sent if k == key]
 
 
-def make_faust_app(addresses: ServiceAddresses, app_id: str, replication_factor: int) -> faust.App:
+def make_faust_app(
+    addresses: ServiceAddresses, app_id: str, replication_factor: int, datadir: Path
+) -> faust.App:
     """A Faust app on the real broker with in-memory table stores and no web server."""
     return faust.App(
         app_id,  # also the consumer group and the prefix of its internal topics
         broker=addresses.faust_broker,
         store="memory://",
+        datadir=str(datadir),  # not the working directory
         web_enabled=False,
         autodiscover=False,
         topic_partitions=1,
@@ -60,8 +64,9 @@ async def test_faust_agent_updates_changelogged_table(
     kafka_bootstrap: str,
     admin: KafkaAdmin,
     unique_name: str,
+    tmp_path: Path,
 ) -> None:
-    app = make_faust_app(service_addresses, unique_name, admin.replication_factor)
+    app = make_faust_app(service_addresses, unique_name, admin.replication_factor, tmp_path)
     source_name = f"{unique_name}-events"
     await admin.create_topics(source_name)
     # The app's own topics (changelog, assignor leader) are deleted with the test's topics.
