@@ -2,17 +2,18 @@ r"""The one place where bytes become events (and dead-letter reasons are decided
 
 :func:`decode` turns one Kafka record of a logical input topic into a typed, immutable event
 of :mod:`streams.domain.events`, or raises :class:`~streams.domain.errors.InvalidRecord` with
-the reason of the *first* failing check of contract v1, section 4:
+the reason of the *first* failing check of contract section 4 (docs/contract.md):
 
 1. ``too_large``        value > 64 KiB (> 1 MiB on ``campaigns``);
 2. ``malformed_json``   not UTF-8, or not RFC 8259 JSON (``NaN``/``Infinity`` are not JSON);
 3. ``schema_violation`` not an object, or ``type`` missing or not a string;
-4. ``type_mismatch``    ``type`` is not the topic's type;
+4. ``type_mismatch``    ``type`` is not one of the topic's types;
 5. ``schema_violation`` any other rule of section 1;
 6. ``key_mismatch``     key missing, not UTF-8, or not the ``campaign_id``;
 7. ``future_timestamp`` ``occurred_at`` > record timestamp + 1 hour.
 
-``currency_mismatch`` needs the campaign definition in force, so the domain engine decides it.
+Checks 8-10 (``currency_mismatch``, ``source_mismatch``, ``refund_exceeds_order``) need the
+campaign's state, so the domain engine decides them.
 
 The validators are written by hand (no generic JSON Schema validator at run time): decoding
 an interaction has to cost a few microseconds. ``schemas/*.schema.json`` describe the same
@@ -45,32 +46,43 @@ from typing import Any, Final, TypeVar, cast
 import orjson
 
 from streams.domain.attribution import index_roster
-from streams.domain.errors import InvalidRecord
+from streams.domain.errors import InvalidRecord, Reason
 from streams.domain.events import (
-    ACTIONS,
-    CAMPAIGNS,
-    CHANNELS,
-    CRITERIA,
-    FORMATS,
-    OBJECTIVES,
-    PLATFORMS,
-    TIERS,
-    TOPIC_TYPES,
     AnyEvent,
     CampaignDefined,
     Click,
     ContentReview,
+    Conversion,
     Interaction,
     Order,
+    OrderRefund,
+    PostMetrics,
     PostPublished,
     RosterEntry,
+    SurveyResponse,
 )
 from streams.domain.kpis import KPI_NAMES
+from streams.domain.vocabulary import (
+    CLICK_CHANNELS,
+    CONVERSION_ACTIONS,
+    CRITERIA,
+    FORMATS,
+    INTERACTION_ACTIONS,
+    OBJECTIVES,
+    PLATFORMS,
+    QUESTIONS,
+    SNAPSHOT_METRICS,
+    TIERS,
+    TOPIC_TYPES,
+    Group,
+    Topic,
+)
 
 __all__ = [
     "MAX_FUTURE_US",
     "MAX_VALUE_BYTES",
     "MAX_VALUE_BYTES_CAMPAIGNS",
+    "dead_letter_key",
     "decode",
     "dumps",
     "encode_dead_letter",
@@ -85,12 +97,25 @@ MAX_VALUE_BYTES_CAMPAIGNS: Final = 1_048_576
 """Largest record value accepted on ``campaigns`` (1 MiB)."""
 DLQ_VALUE_BYTES: Final = 65_536
 """A dead-letter record carries at most this many bytes of the original value."""
+DLQ_KEY_BYTES: Final = 65_536
+"""... and of the original key (a dead letter stays below 200 KiB, within any topic limit)."""
 MAX_FUTURE_US: Final = 3_600_000_000
 """``occurred_at`` may be at most this much later than the record timestamp (1 hour)."""
 DEFAULT_MAX: Final = 10**15
 """Upper bound of an integer whose table row gives none (contract 1.8)."""
 
 MAX_ROSTER: Final = 10_000
+MAX_AMOUNT: Final = 10**12
+"""Upper bound of amounts, values and snapshot counters (contract 1.4.1, 1.6, 1.6.1, 1.9)."""
+_ACTIONS: Final = frozenset(INTERACTION_ACTIONS)
+_CHANNELS: Final = frozenset(CLICK_CHANNELS)
+_CONVERSION_ACTIONS: Final = frozenset(CONVERSION_ACTIONS)
+_FORMATS: Final = frozenset(FORMATS)
+_GROUPS: Final = frozenset(Group)
+_OBJECTIVES: Final = frozenset(OBJECTIVES)
+_PLATFORMS: Final = frozenset(PLATFORMS)
+_QUESTIONS: Final = frozenset(QUESTIONS)
+_TIERS: Final = frozenset(TIERS)
 _E = TypeVar("_E")
 _CACHE_MAX: Final = 1 << 16
 """Bound of each validation cache (ids, time prefixes, time tails)."""
@@ -102,15 +127,38 @@ _CACHE_MAX: Final = 1 << 16
 def dumps(obj: Any) -> bytes:
     """Serialize to compact UTF-8 JSON, keys in insertion order.
 
-    Floats come out as the shortest decimal that reads back as the same double (contract 5);
-    dataclasses serialize as objects.
+    Floats come out as the shortest decimal that reads back as the same double (contract 5).
+    Integers are exact however large (contract 5: a sum may pass 64 bits): orjson writes
+    64-bit ones; a document holding a larger one is written by the standard library.
     """
-    return orjson.dumps(obj)
+    try:
+        return orjson.dumps(obj)
+    except TypeError as error:
+        if "64-bit" not in str(error):
+            raise
+        return json.dumps(
+            obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
+
+
+# A run of 19 digits or more not inside a fraction or an exponent: an integer orjson would
+# read as a double (it keeps 64 bits), or digits inside a string (read slowly, still right).
+_LONG_DIGITS: Final = re.compile(rb"(?<![.eE0-9+-])-?[0-9]{19,}").search
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
-    """Parse JSON text (strict RFC 8259: no ``NaN``/``Infinity``, UTF-8 only)."""
-    return orjson.loads(data)
+    """Parse JSON text (strict RFC 8259: no ``NaN``/``Infinity``, UTF-8 only).
+
+    Integers are read exactly however large; the fast parser reads anything else. Raises
+    ValueError for what is not JSON.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if _LONG_DIGITS(raw) is not None:
+        try:
+            return json.loads(raw, parse_constant=_reject_constant)
+        except _NotJsonError as error:
+            raise ValueError(str(error)) from None
+    return orjson.loads(raw)
 
 
 class _NotJsonError(Exception):
@@ -160,7 +208,7 @@ def _parse_slow(value: bytes) -> Any:
         raise _NotJsonError(f"value is not JSON: {exc.msg} at char {exc.pos}") from None
     except RecursionError:
         raise InvalidRecord(
-            "schema_violation", "value nests deeper than the parser allows"
+            Reason.SCHEMA_VIOLATION, "value nests deeper than the parser allows"
         ) from None
     if _has_surrogate(parsed):
         raise _NotJsonError("value holds a lone surrogate escape, which is not Unicode text")
@@ -315,8 +363,10 @@ def _show(value: object) -> str:
 
 def _violation(name: str, rule: str, value: object) -> InvalidRecord:
     if value is None:
-        return InvalidRecord("schema_violation", f"field '{name}' is required")
-    return InvalidRecord("schema_violation", f"field '{name}' must be {rule}, got {_show(value)}")
+        return InvalidRecord(Reason.SCHEMA_VIOLATION, f"field '{name}' is required")
+    return InvalidRecord(
+        Reason.SCHEMA_VIOLATION, f"field '{name}' must be {rule}, got {_show(value)}"
+    )
 
 
 def _bad_id(name: str, value: object) -> InvalidRecord:
@@ -444,11 +494,26 @@ def _opt_str(obj: dict[str, Any], name: str, low: int, high: int) -> str | None:
 
 def _currency(obj: dict[str, Any]) -> str:
     value = obj.get("currency")
-    if type(value) is str and len(value) == 3 and value.isascii() and value.isalpha() and (
-        value.isupper()
+    if (
+        type(value) is str
+        and len(value) == 3
+        and value.isascii()
+        and value.isalpha()
+        and value.isupper()
     ):
         return value
     raise _violation("currency", "3 capital ASCII letters (ISO 4217)", value)
+
+
+def _opt_currency(obj: dict[str, Any]) -> str | None:
+    return None if obj.get("currency") is None else _currency(obj)
+
+
+def _req_bool(obj: dict[str, Any], name: str) -> bool:
+    value = obj.get(name)
+    if value is True or value is False:
+        return value
+    raise _violation(name, "true or false", value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,12 +571,12 @@ def _campaign(obj: dict[str, Any]) -> CampaignDefined:
     campaign_id = _req_id(obj, "campaign_id")
     name = _req_str(obj, "name", 1, 200)
     brand = _opt_str(obj, "brand", 0, 200)
-    objective = _req_enum(obj, "objective", OBJECTIVES)
+    objective = _req_enum(obj, "objective", _OBJECTIVES)
     starts_at = _req_time(obj, "starts_at")
     ends_at = _req_time(obj, "ends_at")
     if ends_at <= starts_at:
         raise InvalidRecord(
-            "schema_violation",
+            Reason.SCHEMA_VIOLATION,
             f"field 'ends_at' must be later than 'starts_at', got {_show(obj['ends_at'])} "
             f"and {_show(obj['starts_at'])}",
         )
@@ -523,7 +588,7 @@ def _campaign(obj: dict[str, Any]) -> CampaignDefined:
     try:
         code_owners, link_owners = index_roster(roster)
     except ValueError as exc:
-        raise InvalidRecord("schema_violation", f"field 'influencers': {exc}") from None
+        raise InvalidRecord(Reason.SCHEMA_VIOLATION, f"field 'influencers': {exc}") from None
     return CampaignDefined(
         event_id=event_id,
         occurred_at_us=occurred_at,
@@ -571,7 +636,7 @@ def _roster(value: object) -> tuple[RosterEntry, ...]:
         raise _violation("influencers", "an array", value)
     if len(value) > MAX_ROSTER:
         raise InvalidRecord(
-            "schema_violation",
+            Reason.SCHEMA_VIOLATION,
             f"field 'influencers' must hold at most {MAX_ROSTER} items, got {len(value)}",
         )
     entries = []
@@ -581,8 +646,8 @@ def _roster(value: object) -> tuple[RosterEntry, ...]:
             raise _violation(where, "an object", item)
         influencer_id = _id(f"{where}.influencer_id", item.get("influencer_id"))
         tier = item.get("tier")
-        if tier is not None and not (type(tier) is str and tier in TIERS):
-            raise _bad_enum(f"{where}.tier", TIERS, tier)
+        if tier is not None and not (type(tier) is str and tier in _TIERS):
+            raise _bad_enum(f"{where}.tier", _TIERS, tier)
         codes = _str_array(item.get("promo_codes"), f"{where}.promo_codes", False)
         links = _str_array(item.get("link_ids"), f"{where}.link_ids", True)
         entries.append(RosterEntry(influencer_id, tier, codes, links))
@@ -609,8 +674,8 @@ def _post(obj: dict[str, Any]) -> PostPublished:
     campaign_id = _req_id(obj, "campaign_id")
     post_id = _req_id(obj, "post_id")
     influencer_id = _req_id(obj, "influencer_id")
-    platform = _req_enum(obj, "platform", PLATFORMS)
-    format_ = _req_enum(obj, "format", FORMATS)
+    platform = _req_enum(obj, "platform", _PLATFORMS)
+    format_ = _req_enum(obj, "format", _FORMATS)
     followers = _req_int(obj, "followers", 0, DEFAULT_MAX)
     cost = _opt_int(obj, "cost_minor", 0, DEFAULT_MAX)
     return PostPublished(
@@ -627,8 +692,8 @@ def _interaction(obj: dict[str, Any]) -> Interaction:
     post_id = _recurring_id("post_id", get("post_id"))
     influencer_id = _recurring_id("influencer_id", get("influencer_id"))
     action = get("action")
-    if not (type(action) is str and action in ACTIONS):
-        raise _bad_enum("action", ACTIONS, action)
+    if not (type(action) is str and action in _ACTIONS):
+        raise _bad_enum("action", _ACTIONS, action)
     viewer_id = _opt_id("viewer_id", get("viewer_id"))
     count = get("count")
     if count is None:
@@ -649,8 +714,8 @@ def _click(obj: dict[str, Any]) -> Click:
     influencer_id = _recurring_id("influencer_id", get("influencer_id"))
     post_id = _opt_id("post_id", get("post_id"))
     channel = get("channel")
-    if not (type(channel) is str and channel in CHANNELS):
-        raise _bad_enum("channel", CHANNELS, channel)
+    if not (type(channel) is str and channel in _CHANNELS):
+        raise _bad_enum("channel", _CHANNELS, channel)
     visitor_id = _opt_id("visitor_id", get("visitor_id"))
     user_agent = _opt_str(obj, "user_agent", 0, 1000)
     return _new_click(
@@ -665,7 +730,7 @@ def _order(obj: dict[str, Any]) -> Order:
     occurred_at = _time("occurred_at", get("occurred_at"))
     campaign_id = _recurring_id("campaign_id", get("campaign_id"))
     order_id = _id("order_id", get("order_id"))
-    amount = _req_int(obj, "amount_minor", 0, 1_000_000_000_000)
+    amount = _req_int(obj, "amount_minor", 0, MAX_AMOUNT)
     currency = _currency(obj)
     promo_code = _opt_str(obj, "promo_code", 1, 64)
     link_id = _opt_id("link_id", get("link_id"))
@@ -692,7 +757,7 @@ def _review(obj: dict[str, Any]) -> ContentReview:
     for criterion, score in raw.items():
         if criterion not in _CRITERIA_SET:
             raise InvalidRecord(
-                "schema_violation",
+                Reason.SCHEMA_VIOLATION,
                 f"field 'scores' has unknown criterion {_show(criterion)}; criteria are "
                 + ", ".join(CRITERIA),
             )
@@ -702,10 +767,72 @@ def _review(obj: dict[str, Any]) -> ContentReview:
         (criterion, raw[criterion]) for criterion in CRITERIA if raw.get(criterion) is not None
     )
     if not scores:
-        raise InvalidRecord("schema_violation", "field 'scores' must hold 1..6 scores, got none")
+        raise InvalidRecord(
+            Reason.SCHEMA_VIOLATION, "field 'scores' must hold 1..6 scores, got none"
+        )
     comment = _opt_str(obj, "comment", 0, 2000)
     return ContentReview(
         event_id, occurred_at, campaign_id, post_id, influencer_id, reviewer_id, scores, comment
+    )
+
+
+def _snapshot(obj: dict[str, Any]) -> PostMetrics:
+    event_id = _req_id(obj, "event_id")
+    occurred_at = _req_time(obj, "occurred_at")
+    campaign_id = _recurring_id("campaign_id", obj.get("campaign_id"))
+    post_id = _recurring_id("post_id", obj.get("post_id"))
+    influencer_id = _recurring_id("influencer_id", obj.get("influencer_id"))
+    metrics = []
+    for metric in SNAPSHOT_METRICS:
+        value = _opt_int(obj, metric, 0, MAX_AMOUNT)
+        if value is not None:
+            metrics.append((metric, value))
+    if not metrics:
+        raise InvalidRecord(
+            Reason.SCHEMA_VIOLATION,
+            "a post_metrics record must carry at least one of " + ", ".join(SNAPSHOT_METRICS),
+        )
+    return PostMetrics(event_id, occurred_at, campaign_id, post_id, influencer_id, tuple(metrics))
+
+
+def _refund(obj: dict[str, Any]) -> OrderRefund:
+    return OrderRefund(
+        _req_id(obj, "event_id"),
+        _req_time(obj, "occurred_at"),
+        _req_id(obj, "campaign_id"),
+        _req_id(obj, "refund_id"),
+        _req_id(obj, "order_id"),
+        _req_int(obj, "amount_minor", 1, MAX_AMOUNT),
+        _currency(obj),
+    )
+
+
+def _conversion(obj: dict[str, Any]) -> Conversion:
+    event_id = _req_id(obj, "event_id")
+    occurred_at = _req_time(obj, "occurred_at")
+    campaign_id = _req_id(obj, "campaign_id")
+    conversion_id = _req_id(obj, "conversion_id")
+    action = _req_enum(obj, "action", _CONVERSION_ACTIONS)
+    promo_code = _opt_str(obj, "promo_code", 1, 64)
+    link_id = _opt_id("link_id", obj.get("link_id"))
+    customer_id = _opt_id("customer_id", obj.get("customer_id"))
+    value = _opt_int(obj, "value_minor", 0, MAX_AMOUNT)
+    currency = _currency(obj) if value is not None else _opt_currency(obj)
+    return Conversion(
+        event_id, occurred_at, campaign_id, conversion_id, action, promo_code, link_id,
+        customer_id, value, currency,
+    )
+
+
+def _answer(obj: dict[str, Any]) -> SurveyResponse:
+    return SurveyResponse(
+        _req_id(obj, "event_id"),
+        _req_time(obj, "occurred_at"),
+        _req_id(obj, "campaign_id"),
+        _req_id(obj, "respondent_id"),
+        _req_enum(obj, "group", _GROUPS),
+        _req_enum(obj, "question", _QUESTIONS),
+        _req_bool(obj, "positive"),
     )
 
 
@@ -713,13 +840,22 @@ _DECODERS: Final[dict[str, Callable[[dict[str, Any]], AnyEvent]]] = {
     "campaign": _campaign,
     "post_published": _post,
     "interaction": _interaction,
+    "post_metrics": _snapshot,
     "click": _click,
     "order": _order,
+    "order_refund": _refund,
     "content_review": _review,
+    "conversion": _conversion,
+    "survey_response": _answer,
 }
-
-
-_TOPICS: Final = {topic: (type_, _DECODERS[type_]) for topic, type_ in TOPIC_TYPES.items()}
+# Per logical topic: the decoder of each type it carries, and how to name them in an error.
+_TOPICS: Final = {
+    topic: (
+        {type_: _DECODERS[type_] for type_ in types},
+        " or ".join(repr(type_) for type_ in types),
+    )
+    for topic, types in TOPIC_TYPES.items()
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -737,16 +873,17 @@ def decode(
     A record without a value (a tombstone) is ``malformed_json``.
     """
     try:
-        expected, decoder = _TOPICS[topic]
-    except KeyError:
+        decoders, expected = _TOPICS[Topic(topic)]
+    except ValueError:
         raise ValueError(f"unknown logical topic {topic!r}") from None
     if value is None:
-        raise InvalidRecord("malformed_json", "record has no value (tombstone)")
+        raise InvalidRecord(Reason.MALFORMED_JSON, "record has no value (tombstone)")
     size = len(value)
-    if size > MAX_VALUE_BYTES and (size > MAX_VALUE_BYTES_CAMPAIGNS or topic != CAMPAIGNS):
-        limit = MAX_VALUE_BYTES_CAMPAIGNS if topic == CAMPAIGNS else MAX_VALUE_BYTES
+    if size > MAX_VALUE_BYTES and (size > MAX_VALUE_BYTES_CAMPAIGNS or topic != Topic.CAMPAIGNS):
+        limit = MAX_VALUE_BYTES_CAMPAIGNS if topic == Topic.CAMPAIGNS else MAX_VALUE_BYTES
         raise InvalidRecord(
-            "too_large", f"value is {size} bytes, more than the {limit} bytes allowed on {topic}"
+            Reason.TOO_LARGE,
+            f"value is {size} bytes, more than the {limit} bytes allowed on {topic}",
         )
     try:
         obj = orjson.loads(value)
@@ -754,16 +891,19 @@ def decode(
         try:
             obj = _parse_slow(value)
         except _NotJsonError as exc:
-            raise InvalidRecord("malformed_json", str(exc)) from None
+            raise InvalidRecord(Reason.MALFORMED_JSON, str(exc)) from None
     if type(obj) is not dict:
-        raise InvalidRecord("schema_violation", f"value must be a JSON object, got {_show(obj)}")
+        raise InvalidRecord(
+            Reason.SCHEMA_VIOLATION, f"value must be a JSON object, got {_show(obj)}"
+        )
     type_ = obj.get("type")
     if type(type_) is not str:
         raise _violation("type", "a string", type_)
-    if type_ != expected:
+    decoder = decoders.get(type_)
+    if decoder is None:
         raise InvalidRecord(
-            "type_mismatch",
-            f"field 'type' must be {expected!r} on topic {topic}, got {_show(type_)}",
+            Reason.TYPE_MISMATCH,
+            f"field 'type' must be {expected} on topic {topic}, got {_show(type_)}",
         )
     event = decoder(obj)
     campaign_id = event.campaign_id
@@ -771,7 +911,7 @@ def decode(
         raise _key_mismatch(key, campaign_id)
     if timestamp_ms is not None and event.occurred_at_us > timestamp_ms * 1000 + MAX_FUTURE_US:
         raise InvalidRecord(
-            "future_timestamp",
+            Reason.FUTURE_TIMESTAMP,
             f"field 'occurred_at' {_show(obj.get('occurred_at'))} is more than 1 hour after "
             f"the record timestamp {timestamp_ms} ms",
         )
@@ -780,13 +920,15 @@ def decode(
 
 def _key_mismatch(key: bytes | None, campaign_id: str) -> InvalidRecord:
     if key is None:
-        return InvalidRecord("key_mismatch", "record key is missing; it must be the campaign_id")
+        return InvalidRecord(
+            Reason.KEY_MISMATCH, "record key is missing; it must be the campaign_id"
+        )
     try:
         text = key.decode("utf-8")
     except UnicodeDecodeError:
-        return InvalidRecord("key_mismatch", "record key is not UTF-8")
+        return InvalidRecord(Reason.KEY_MISMATCH, "record key is not UTF-8")
     return InvalidRecord(
-        "key_mismatch",
+        Reason.KEY_MISMATCH,
         f"record key {_show(text)} is not the campaign_id {_show(campaign_id)}",
     )
 
@@ -796,6 +938,11 @@ def _text_or_base64(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The Kafka key of a dead-letter record: the original key, cut like a value is."""
+    return None if key is None else key[:DLQ_KEY_BYTES]
 
 
 def encode_dead_letter(  # noqa: PLR0917 (the record's fields, in contract order)
@@ -812,27 +959,34 @@ def encode_dead_letter(  # noqa: PLR0917 (the record's fields, in contract order
 
     ``key`` and ``value`` are carried as text when they are UTF-8, else as base64. A value
     longer than 64 KiB is cut to its first 65536 bytes (``truncated``: true) *before* it is
-    encoded, so a cut through a multi-byte character makes it base64. A missing key (or
-    value) is ``null`` with a ``null`` encoding.
+    encoded, so a cut through a multi-byte character makes it base64; a key longer than
+    :data:`DLQ_KEY_BYTES` is cut the same way, and the record then says
+    ``"key_truncated": true`` (a field present only then), so that every dead-letter record
+    fits the dead-letter topic. A missing key (or value) is ``null``
+    with a ``null`` encoding.
     """
-    key_text, key_encoding = (None, None) if key is None else _text_or_base64(key)
+    key_truncated = key is not None and len(key) > DLQ_KEY_BYTES
+    key_text, key_encoding = (
+        (None, None) if key is None else _text_or_base64(key[:DLQ_KEY_BYTES])
+    )
     truncated = value is not None and len(value) > DLQ_VALUE_BYTES
     if value is None:
         value_text, value_encoding = None, None
     else:
         value_text, value_encoding = _text_or_base64(value[:DLQ_VALUE_BYTES])
-    return orjson.dumps(
-        {
-            "reason": reason,
-            "detail": detail,
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "timestamp": timestamp,
-            "key": key_text,
-            "key_encoding": key_encoding,
-            "value": value_text,
-            "value_encoding": value_encoding,
-            "truncated": truncated,
-        }
-    )
+    record = {
+        "reason": reason,
+        "detail": detail,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "timestamp": timestamp,
+        "key": key_text,
+        "key_encoding": key_encoding,
+        "value": value_text,
+        "value_encoding": value_encoding,
+        "truncated": truncated,
+    }
+    if key_truncated:
+        record["key_truncated"] = True
+    return orjson.dumps(record)

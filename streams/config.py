@@ -1,102 +1,109 @@
-"""One frozen Settings object, built once from the environment and passed down."""
+"""One frozen Settings object, built once from the environment, validated, passed down.
+
+Every variable is read through :data:`VARIABLES`, which names it, says what it accepts and
+documents it; a bad value stops the program at start with a message that names the
+variable, the value and what is allowed (:class:`SettingsError`), never a bare ``ValueError``
+from deep inside. The README's settings table lists the same variables (a test checks it).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Final
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
-from streams.domain.events import LOGICAL_TOPICS
 from streams.domain.rules import Rules
+from streams.domain.vocabulary import Topic
 
 _S_TO_US: Final = 1_000_000
+_TOPIC_NAME: Final = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
-def _topic_env_suffix(topic: str) -> str:
+def topic_env_suffix(topic: str) -> str:
+    """``content-reviews`` -> ``CONTENT_REVIEWS`` (the suffix of its variables)."""
     return topic.upper().replace("-", "_")
+
+
+class SettingsError(ValueError):
+    """One or more environment variables hold values the program cannot use."""
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the worker, the replay and the CLI can be told.
+    """Everything the worker, the replay and the CLI can be told (see :data:`VARIABLES`)."""
 
-    Each field names the environment variable that sets it (see the README's table).
-    """
-
-    kafka_bootstrap: str = "127.0.0.1:19092"  # KAFKA_BOOTSTRAP
-    redis_url: str = "redis://127.0.0.1:16379/0"  # REDIS_URL (database number included)
-    app_id: str = "campaign-kpi"  # KPI_APP_ID: the consumer group and the state topics' stem
-    topic_prefix: str = ""  # KPI_TOPIC_PREFIX: prefixes every topic, inputs and outputs
-    # KPI_TOPIC_<NAME> (e.g. KPI_TOPIC_CONTENT_REVIEWS): input topic names before the prefix.
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    redis_cluster: bool = False
+    app_id: str = "campaign-kpi"
+    topic_prefix: str = ""
     input_topics: Mapping[str, str] = field(
-        default_factory=lambda: {topic: topic for topic in LOGICAL_TOPICS}
+        default_factory=lambda: {topic: str(topic) for topic in Topic}
     )
-    kpi_topic: str = "campaign-kpis"  # KPI_TOPIC_KPIS
-    dlq_topic: str = "kpi-dlq"  # KPI_TOPIC_DLQ
-    partitions: int = 4  # KPI_PARTITIONS: partition count of topics the worker creates
-    replication_factor: int = 1  # KPI_REPLICATION_FACTOR
-    # KPI_FLUSH_INTERVAL_S: the longest a processed record waits for its flush (the worker
-    # flushes sooner, as soon as it has caught up with its input).
+    kpi_topic: str = "campaign-kpis"
+    dlq_topic: str = "kpi-dlq"
+    partitions: int = 4
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
     flush_interval_s: float = 1.0
-    batch_max: int = 20_000  # KPI_BATCH_MAX: most records applied between two flushes
-    # KPI_SESSION_TIMEOUT_S: how long the group waits for a silent (crashed) worker before
-    # its partitions move; heartbeats go every third of it.
+    batch_max: int = 20_000
     session_timeout_s: float = 30.0
-    dedup_horizon_s: int = 600  # KPI_DEDUP_HORIZON_S (interactions and clicks)
-    # KPI_GRACE_S for every topic, KPI_GRACE_S_<TOPIC> for one (e.g. KPI_GRACE_S_ORDERS).
+    dedup_horizon_s: int = 600
     grace_s: Mapping[str, int] = field(
-        default_factory=lambda: dict.fromkeys(LOGICAL_TOPICS, 6 * 3600)
+        default_factory=lambda: dict.fromkeys(map(str, Topic), 6 * 3600)
     )
-    # KPI_TTL_1M_S, KPI_TTL_1H_S, KPI_TTL_1D_S: expiry of windowed Redis keys.
     ttl_s: Mapping[str, int] = field(
         default_factory=lambda: {"1m": 2 * 86_400, "1h": 14 * 86_400, "1d": 180 * 86_400}
     )
-    metrics_campaigns: int = 200  # KPI_METRICS_CAMPAIGNS: campaigns with KPI series
-    web_port: int = 16066  # KPI_WEB_PORT: Faust web server, serving /metrics
-    web_bind: str = "127.0.0.1"  # KPI_WEB_BIND: its address (0.0.0.0 in a container)
-    data_dir: str = ".local/worker"  # KPI_DATA_DIR: the worker's local state
+    metrics_campaigns: int = 200
+    web_port: int = 16066
+    web_bind: str = "127.0.0.1"
+    data_dir: str = ".local/worker"
+    pseudonym_key: str = ""
+    fault_delays: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from the environment; absent variables keep their defaults."""
+        """Read and validate the settings; absent variables keep their defaults."""
         env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        errors: list[str] = []
         default = cls()
-        grace_all = int(env.get("KPI_GRACE_S", default.grace_s[LOGICAL_TOPICS[0]]))
-        return cls(
-            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP", default.kafka_bootstrap),
-            redis_url=env.get("REDIS_URL", default.redis_url),
-            app_id=env.get("KPI_APP_ID", default.app_id),
-            topic_prefix=env.get("KPI_TOPIC_PREFIX", default.topic_prefix),
-            input_topics={
-                topic: env.get(f"KPI_TOPIC_{_topic_env_suffix(topic)}", topic)
-                for topic in LOGICAL_TOPICS
-            },
-            kpi_topic=env.get("KPI_TOPIC_KPIS", default.kpi_topic),
-            dlq_topic=env.get("KPI_TOPIC_DLQ", default.dlq_topic),
-            partitions=int(env.get("KPI_PARTITIONS", default.partitions)),
-            replication_factor=int(
-                env.get("KPI_REPLICATION_FACTOR", default.replication_factor)
-            ),
-            flush_interval_s=float(env.get("KPI_FLUSH_INTERVAL_S", default.flush_interval_s)),
-            batch_max=int(env.get("KPI_BATCH_MAX", default.batch_max)),
-            session_timeout_s=float(
-                env.get("KPI_SESSION_TIMEOUT_S", default.session_timeout_s)
-            ),
-            dedup_horizon_s=int(env.get("KPI_DEDUP_HORIZON_S", default.dedup_horizon_s)),
-            grace_s={
-                topic: int(env.get(f"KPI_GRACE_S_{_topic_env_suffix(topic)}", grace_all))
-                for topic in LOGICAL_TOPICS
-            },
-            ttl_s={
-                window: int(env.get(f"KPI_TTL_{window.upper()}_S", ttl))
-                for window, ttl in default.ttl_s.items()
-            },
-            metrics_campaigns=int(env.get("KPI_METRICS_CAMPAIGNS", default.metrics_campaigns)),
-            web_port=int(env.get("KPI_WEB_PORT", default.web_port)),
-            web_bind=env.get("KPI_WEB_BIND", default.web_bind),
-            data_dir=env.get("KPI_DATA_DIR", default.data_dir),
-        )
+        for variable in VARIABLES:
+            raw = env.get(variable.name)
+            if raw is None:
+                continue
+            try:
+                value = variable.parse(raw)
+            except ValueError as error:
+                shown = "(secret)" if variable.secret else repr(raw)
+                errors.append(f"{variable.name}={shown}: {error} (allowed: {variable.allowed})")
+                continue
+            variable.store(values, value, default)
+        if errors:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(errors))
+        settings = replace(default, **values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Rules between settings; SettingsError when they contradict each other."""
+        problems = []
+        isr = self.min_insync_replicas
+        if isr is not None and isr > self.replication_factor:
+            problems.append(
+                f"KPI_MIN_INSYNC_REPLICAS={self.min_insync_replicas} is more than "
+                f"KPI_REPLICATION_FACTOR={self.replication_factor}: no write could succeed"
+            )
+        names = [self.topic(topic) for topic in Topic]
+        names += [self.kpi_topic_name, self.dlq_topic_name, self.state_topic_name]
+        if len(set(names)) != len(names):
+            problems.append(f"two topics share a name: {sorted(names)}")
+        if problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
 
     def topic(self, logical: str) -> str:
         """The full name of an input topic."""
@@ -117,13 +124,228 @@ class Settings:
         """The compacted topic journaling the worker's state (one partition per input one)."""
         return f"{self.topic_prefix}{self.app_id}-state"
 
-    def logical_topics(self) -> dict[str, str]:
+    def logical_topics(self) -> dict[str, Topic]:
         """Full input topic name -> logical topic."""
-        return {self.topic(logical): logical for logical in LOGICAL_TOPICS}
+        return {self.topic(logical): logical for logical in Topic}
 
     def rules(self) -> Rules:
         """The domain's rules under these settings."""
         return Rules(
             dedup_horizon_us=self.dedup_horizon_s * _S_TO_US,
             grace_us={topic: grace * _S_TO_US for topic, grace in self.grace_s.items()},
+            pseudonym_key=self.pseudonym_key.encode(),
         )
+
+    def describe(self) -> dict[str, object]:
+        """The settings for a log line, secrets redacted."""
+        shown: dict[str, object] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "pseudonym_key":
+                value = "(set)" if value else "(empty)"
+            elif item.name == "redis_url":
+                value = redacted(value)
+            shown[item.name] = value
+        return shown
+
+
+def redacted(url: str) -> str:
+    """A URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else "***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+# --------------------------------------------------------------------------------------------
+# The variables
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: its name, how it is read, what it accepts, what it does."""
+
+    name: str
+    setting: str  # the Settings field (``grace_s.orders`` names one key of a mapping)
+    parse: Callable[[str], object]
+    allowed: str
+    doc: str
+    secret: bool = False
+
+    def store(self, values: dict[str, Any], value: object, default: Settings) -> None:
+        """Put the parsed value where its setting lives."""
+        name, _, key = self.setting.partition(".")
+        if not key:
+            values[name] = value
+            return
+        mapping = values.setdefault(name, dict(getattr(default, name)))
+        if key == "*":
+            for each in mapping:
+                mapping[each] = value
+        else:
+            mapping[key] = value
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("not an integer") from None
+        if value < low or (high is not None and value > high):
+            raise ValueError("out of range")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError("not a number") from None
+        if not low <= value <= high:
+            raise ValueError("out of range")
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("not a boolean")
+
+
+def _text(pattern: str = r".+") -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def parse(raw: str) -> str:
+        if compiled.fullmatch(raw) is None:
+            raise ValueError("not of the expected form")
+        return raw
+
+    return parse
+
+
+def _topic_name(raw: str) -> str:
+    if _TOPIC_NAME.fullmatch(raw) is None:
+        raise ValueError("not a Kafka topic name")
+    return raw
+
+
+def _bootstrap(raw: str) -> str:
+    hosts = [host.strip() for host in raw.split(",")]
+    for host in hosts:
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{host!r} is not host:port")
+    return ",".join(hosts)
+
+
+def _redis_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ValueError("not a redis:// or rediss:// URL")
+    return raw
+
+
+def _optional_integer(low: int) -> Callable[[str], int | None]:
+    read = _integer(low)
+
+    def parse(raw: str) -> int | None:
+        return None if not raw.strip() else read(raw)
+
+    return parse
+
+
+def _delays(raw: str) -> dict[str, float]:
+    from streams.faults import FAULT_POINTS  # noqa: PLC0415 (faults imports this module)
+
+    delays: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, seconds = item.partition("=")
+        if name not in FAULT_POINTS:
+            raise ValueError(f"unknown fault point {name!r}")
+        delays[name] = _number(0, 600)(seconds)
+    return delays
+
+
+_ID_CHARS: Final = r"[a-zA-Z0-9._-]+"
+VARIABLES: Final[tuple[Variable, ...]] = (
+    Variable("KAFKA_BOOTSTRAP", "kafka_bootstrap", _bootstrap, "host:port[,host:port...]",
+             "Kafka bootstrap servers."),
+    Variable("REDIS_URL", "redis_url", _redis_url, "redis://[user:password@]host:port/db or "
+             "rediss://...", "Redis for live reads (database number included).", secret=True),
+    Variable("KPI_REDIS_CLUSTER", "redis_cluster", _boolean, "true or false",
+             "REDIS_URL names a node of a Redis Cluster."),
+    Variable("KPI_APP_ID", "app_id", _text(_ID_CHARS), "letters, digits, '.', '_', '-'",
+             "Consumer group, transactional ids and the state topic's stem."),
+    Variable("KPI_TOPIC_PREFIX", "topic_prefix", _text(r"[a-zA-Z0-9._-]*"),
+             "letters, digits, '.', '_', '-' (may be empty)",
+             "Prefixes every topic, inputs and outputs, and the transactional ids."),
+    *(
+        Variable(f"KPI_TOPIC_{topic_env_suffix(topic)}", f"input_topics.{topic}", _topic_name,
+                 "a Kafka topic name", f"Name of the {topic} input topic (before the prefix).")
+        for topic in Topic
+    ),
+    Variable("KPI_TOPIC_KPIS", "kpi_topic", _topic_name, "a Kafka topic name",
+             "Name of the KPI topic (before the prefix)."),
+    Variable("KPI_TOPIC_DLQ", "dlq_topic", _topic_name, "a Kafka topic name",
+             "Name of the dead-letter topic (before the prefix)."),
+    Variable("KPI_PARTITIONS", "partitions", _integer(1, 10_000), "an integer 1..10000",
+             "Partition count of the topics the worker creates."),
+    Variable("KPI_REPLICATION_FACTOR", "replication_factor", _integer(1, 32),
+             "an integer 1..32", "Replication factor of the topics the worker creates."),
+    Variable("KPI_MIN_INSYNC_REPLICAS", "min_insync_replicas", _optional_integer(1),
+             "an integer >= 1, at most the replication factor (empty: the broker's default)",
+             "min.insync.replicas of the topics the worker creates."),
+    Variable("KPI_FLUSH_INTERVAL_S", "flush_interval_s", _number(0.01, 60), "0.01..60",
+             "Longest a processed record waits to be written (flushes come sooner once the "
+             "worker has caught up with its input)."),
+    Variable("KPI_BATCH_MAX", "batch_max", _integer(1, 1_000_000), "an integer 1..1000000",
+             "Most records applied between two flushes."),
+    Variable("KPI_SESSION_TIMEOUT_S", "session_timeout_s", _number(6, 1800), "6..1800",
+             "How long the group waits for a silent (crashed) worker before its partitions "
+             "move; heartbeats go every third of it."),
+    Variable("KPI_DEDUP_HORIZON_S", "dedup_horizon_s", _integer(0, 365 * 86_400),
+             "an integer 0..31536000", "Duplicate horizon of interactions and clicks."),
+    Variable("KPI_GRACE_S", "grace_s.*", _integer(0, 365 * 86_400), "an integer 0..31536000",
+             "Lateness grace of every topic."),
+    *(
+        Variable(f"KPI_GRACE_S_{topic_env_suffix(topic)}", f"grace_s.{topic}",
+                 _integer(0, 365 * 86_400), "an integer 0..31536000",
+                 f"Lateness grace of {topic} (overrides KPI_GRACE_S).")
+        for topic in Topic
+    ),
+    *(
+        Variable(f"KPI_TTL_{window.upper()}_S", f"ttl_s.{window}", _integer(1), "seconds >= 1",
+                 f"Expiry of {window} windowed Redis keys, counted from their last write "
+                 f"(default {days} days).")
+        for window, days in (("1m", 2), ("1h", 14), ("1d", 180))
+    ),
+    Variable("KPI_METRICS_CAMPAIGNS", "metrics_campaigns", _integer(0, 100_000),
+             "an integer 0..100000", "Campaigns with KPI series on /metrics (most recent)."),
+    Variable("KPI_WEB_PORT", "web_port", _integer(1, 65535), "a port 1..65535",
+             "Port of the worker's web server (/metrics, /health)."),
+    Variable("KPI_WEB_BIND", "web_bind", _text(r"[0-9a-fA-F.:]+|localhost"),
+             "an IP address", "Address the worker's web server binds (0.0.0.0 in a container)."),
+    Variable("KPI_DATA_DIR", "data_dir", _text(), "a directory path",
+             "The worker's local directory (Faust's data directory)."),
+    Variable("KPI_PSEUDONYM_KEY", "pseudonym_key", _text(r".{16,}"), "16 characters or more",
+             "Secret key of the hash that replaces viewer, visitor, reviewer and respondent "
+             "ids.", secret=True),
+    Variable("KPI_TEST_FAULT_DELAYS", "fault_delays", _delays,
+             "name=seconds[,...] with names fetched, mid_flush, committed",
+             "Test only: pause at these moments, so that a fault suite can kill a worker "
+             "there."),
+)
+VARIABLE_NAMES: Final = frozenset(variable.name for variable in VARIABLES)

@@ -39,7 +39,8 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import Redis
 
 from streams.config import Settings
-from streams.kpi_view import COST_KPIS, format_value, read_stored
+from streams.domain.kpis import COST_KPIS
+from streams.kpi_view import format_value, read_stored
 from streams.simulate import CampaignPlan, SimConfig, default_start_us, iso, plan
 from streams.sinks.redis import client_from_url, leaderboard_key, redacted_url
 

@@ -24,8 +24,14 @@ from redis.exceptions import RedisError
 from streams.codec import dumps
 from streams.config import Settings
 from streams.domain.engine import KpiSet
-from streams.domain.kpis import COUNTERS, RATIOS
-from streams.domain.windows import ALL, CAMPAIGN, SCOPE_WINDOWS, SCOPES
+from streams.domain.kpis import (
+    ATTRIBUTES,
+    COST_KPIS,
+    OBJECT_KPIS,
+    PUBLISHED_COUNTERS,
+    RATIO_NAMES,
+)
+from streams.domain.vocabulary import SCOPE_WINDOWS, Scope, Window
 from streams.sinks.redis import (
     META_FIELDS,
     client_from_url,
@@ -45,16 +51,16 @@ __all__ = [
     "stored_from_fields",
 ]
 
-COST_KPIS: Final = frozenset({"cpm_minor", "cpe_minor", "cpc_minor", "cpa_minor"})
 _PERCENT_KPIS: Final = frozenset(
     {
         "engagement_rate_by_reach", "engagement_rate_by_impressions",
         "engagement_rate_by_views", "engagement_rate_by_followers",
-        "ctr", "conversion_rate", "budget_used",
+        "engagement_rate_by_reach_sum", "ctr", "conversion_rate", "action_rate", "budget_used",
     }
 )
 _ORDER: Final[dict[str, int]] = {
-    name: i for i, name in enumerate((*COUNTERS, *RATIOS, "objective", "target_progress"))
+    name: i
+    for i, name in enumerate((*PUBLISHED_COUNTERS, *RATIO_NAMES, *OBJECT_KPIS, *ATTRIBUTES))
 }
 _GLOB_SPECIAL: Final = frozenset("*?[]\\")
 
@@ -154,9 +160,9 @@ async def read_stored(
     client: Redis,
     campaign_id: str,
     *,
-    scope: str = CAMPAIGN,
+    scope: str = Scope.CAMPAIGN,
     scope_id: str | None = None,
-    window: str = ALL,
+    window: str = Window.ALL,
     start: int | None = None,
 ) -> StoredKpis | None:
     """One stored KPI set (None when absent); ``scope_id`` is ignored at campaign scope."""
@@ -164,7 +170,7 @@ async def read_stored(
     fields: Mapping[Any, Any] = await client.hgetall(key)
     if not fields:
         return None
-    sid = campaign_id if scope == CAMPAIGN or scope_id is None else scope_id
+    sid = campaign_id if scope == Scope.CAMPAIGN or scope_id is None else scope_id
     return stored_from_fields(
         key, fields, campaign_id=campaign_id, scope=scope, scope_id=sid, window=window
     )
@@ -174,9 +180,9 @@ async def read_kpis(
     client: Redis,
     campaign_id: str,
     *,
-    scope: str = CAMPAIGN,
+    scope: str = Scope.CAMPAIGN,
     scope_id: str | None = None,
-    window: str = ALL,
+    window: str = Window.ALL,
     start: int | None = None,
 ) -> dict[str, object] | None:
     """The typed KPIs of one stored set, without the meta fields; None when absent.
@@ -217,7 +223,7 @@ def format_value(name: str, value: object) -> str:
 def format_table(stored: StoredKpis) -> str:
     """The readable view: a header, then one line per KPI (and per targeted KPI)."""
     lines = [stored.key]
-    if stored.window == ALL:
+    if stored.window == Window.ALL:
         where = "window all"
     else:
         start = _iso(stored.window_start) if stored.window_start is not None else "?"
@@ -253,16 +259,16 @@ def format_table(stored: StoredKpis) -> str:
 
 
 def _check_args(scope: str, scope_id: str | None, window: str, start: int | None) -> str | None:
-    if scope not in SCOPES:
-        return f"unknown scope {scope!r} (one of {', '.join(SCOPES)})"
-    windows = (ALL, *SCOPE_WINDOWS[scope])
+    if scope not in tuple(Scope):
+        return f"unknown scope {scope!r} (one of {', '.join(Scope)})"
+    windows = (Window.ALL, *SCOPE_WINDOWS[Scope(scope)])
     if window not in windows:
         return f"scope {scope} has windows {', '.join(windows)}, not {window!r}"
-    if scope != CAMPAIGN and not scope_id:
+    if scope != Scope.CAMPAIGN and not scope_id:
         return f"scope {scope} needs --id"
-    if scope == CAMPAIGN and scope_id is not None:
+    if scope == Scope.CAMPAIGN and scope_id is not None:
         return "--id is for the influencer and post scopes"
-    if window == ALL and start is not None:
+    if window == Window.ALL and start is not None:
         return "--start is for windowed KPI sets (--window 1d, 1h or 1m)"
     return None
 
@@ -283,7 +289,7 @@ async def _show(url: str, query: _Query, as_json: bool, out: TextIO, err: TextIO
     what = f"campaign {campaign_id} (scope {scope}"
     what += f" {scope_id}" if scope_id is not None else ""
     try:
-        if window != ALL and start is None:
+        if window != Window.ALL and start is None:
             start = await latest_window_start(client, campaign_id, scope, scope_id, window)
             if start is None:
                 print(
@@ -315,9 +321,9 @@ async def _show(url: str, query: _Query, as_json: bool, out: TextIO, err: TextIO
 def main(
     campaign_id: str,
     *,
-    scope: str = CAMPAIGN,
+    scope: str = Scope.CAMPAIGN,
     scope_id: str | None = None,
-    window: str = ALL,
+    window: str = Window.ALL,
     start: int | None = None,
     as_json: bool = False,
     settings: Settings,

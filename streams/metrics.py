@@ -11,16 +11,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.domain.events import LOGICAL_TOPICS
+from streams.domain.vocabulary import Outcome, Topic
 
 PREFIX: Final = "campaign_kpi"
-OUTCOMES: Final = ("counted", "duplicate", "late", "invalid", "skipped")
 LAG_BUCKETS_S: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 SINK_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 GC_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
 # (topic, partition) -> records not yet processed
 LagReader = Callable[[], Iterable[tuple[str, int, int]]]
+# (partition, campaigns, KPI sets) held
+StateReader = Callable[[], Iterable[tuple[int, int, int]]]
 
 
 class PipelineMetrics:
@@ -60,6 +61,13 @@ class PipelineMetrics:
             ["sink"],
             registry=registry,
         )
+        self.set_errors = Counter(
+            f"{PREFIX}_kpi_set_errors",
+            "KPI sets (or a campaign's sets) an output could not take, logged with their key "
+            "and left out, by output (kpi-topic, redis).",
+            ["output"],
+            registry=registry,
+        )
         self.flushes = Counter(
             f"{PREFIX}_flushes", "Flushes committed.", registry=registry
         )
@@ -75,21 +83,26 @@ class PipelineMetrics:
         )
         for sink in ("redis", "prometheus"):  # series exist (at 0) before the first error
             self.sink_errors.labels(sink)
+        for output in ("kpi-topic", "redis"):
+            self.set_errors.labels(output)
         # Resolve label children once: the hot path only increments.
         self.event_outcome = {
             (topic, outcome): self.events.labels(topic, outcome)
-            for topic in LOGICAL_TOPICS
-            for outcome in OUTCOMES
+            for topic in Topic
+            for outcome in Outcome
         }
 
-    def watch_consumer_lag(self, registry: CollectorRegistry, read: LagReader) -> None:
-        """Report consumer lag at scrape time from ``read``."""
-        registry.register(_ConsumerLag(read))
+    def watch_state(
+        self, registry: CollectorRegistry, lag: LagReader, state: StateReader
+    ) -> None:
+        """Report consumer lag and the state held, read at scrape time."""
+        registry.register(_StateCollector(lag, state))
 
 
-class _ConsumerLag(Collector):
-    def __init__(self, read: LagReader) -> None:
-        self._read = read
+class _StateCollector(Collector):
+    def __init__(self, lag: LagReader, state: StateReader) -> None:
+        self._lag = lag
+        self._state = state
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
@@ -97,9 +110,24 @@ class _ConsumerLag(Collector):
             "Records in an input partition not yet processed by this worker.",
             labels=["topic", "partition"],
         )
-        for topic, partition, lag in self._read():
+        for topic, partition, lag in self._lag():
             family.add_metric([topic, str(partition)], lag)
         yield family
+        campaigns = GaugeMetricFamily(
+            f"{PREFIX}_campaigns_held",
+            "Campaigns whose state this worker holds, per owned partition.",
+            labels=["partition"],
+        )
+        sets = GaugeMetricFamily(
+            f"{PREFIX}_kpi_sets_held",
+            "KPI sets (every scope and window) this worker holds, per owned partition.",
+            labels=["partition"],
+        )
+        for partition, campaign_count, set_count in self._state():
+            campaigns.add_metric([str(partition)], campaign_count)
+            sets.add_metric([str(partition)], set_count)
+        yield campaigns
+        yield sets
 
 
 def watch_gc_pauses(registry: CollectorRegistry) -> None:

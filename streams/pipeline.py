@@ -1,13 +1,26 @@
 """The streaming pipeline: records in, per-partition engines, transactional flushes, sinks out.
 
-Independent of Faust: the consumer in :mod:`streams.app` only feeds it fetched records. For
-each input partition number it keeps one engine (the domain core that the batch replay runs
-too) and the offsets it has applied. A flush commits each changed partition in one Kafka
-transaction (state journal + KPI topic + dead letters, see :mod:`streams.state_store`), then
-hands the changed KPI sets to the sinks (Redis, Prometheus), whose writes overlap with
-applying the next records. Records at or below a partition's applied offsets were applied
-before a restart and are skipped: with the transaction, that makes every record count
-exactly once.
+Independent of Faust: a consumer (streams.faust_compat) only feeds it fetched records, tells
+it the partitions assigned, and carries out what it asks (seek an input back, commit the
+group's offsets). The pipeline decides everything else: when to flush, what to commit.
+
+Per input partition number it keeps one engine (the domain core the batch replay runs too),
+the offsets it has applied and a journal. A flush commits each changed partition as one
+atomic write of its state cells, KPI records and dead letters (streams.storage), then hands
+the changed KPI sets to the sinks, whose writes overlap with applying the next records.
+
+Exactly once rests on three rules:
+
+* a partition is opened (its previous writer fenced, its state restored) before any write,
+  and its inputs are sought back to the restored offsets, so no record is skipped;
+* a flush that is not surely committed loses the partition (its in-memory state is dropped
+  and restored again before the next write): nothing is ever written from a state that
+  might be stale;
+* records at or below a partition's applied offsets were applied before and are skipped.
+
+Sinks are written with each campaign's flush sequence, which Redis uses to refuse a write
+older than the one it holds (a frozen worker's late write can never win). Whatever a sink
+reports lost (Redis flushed or restarted) is written again from the engine's state.
 """
 
 from __future__ import annotations
@@ -15,21 +28,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
-from streams import codec
 from streams.config import Settings
-from streams.domain.engine import COUNTED, Engine, KpiSet
+from streams.domain.engine import Engine, KpiSet
 from streams.domain.errors import InvalidRecord
 from streams.domain.events import CampaignDefined
-from streams.domain.journal import drain
+from streams.domain.vocabulary import Outcome
+from streams.faults import fault_point
+from streams.journal import Journal, Meta
 from streams.metrics import PipelineMetrics
+from streams.processing import apply_record, dead_letter
 from streams.sinks import Flush, Sink
-from streams.state_store import PartitionLost, PartitionStore, Record
+from streams.sinks.kpi_topic import kpi_records
+from streams.storage import FlushRecords, PartitionLost, PartitionStore, Record, StoreFactory
 
 log = logging.getLogger(__name__)
+
+# How often the sinks are asked whether they lost what was written (Redis flushed or
+# restarted while nothing changed).
+SINK_CHECK_INTERVAL_S: Final = 1.0
 
 
 class InputRecord(Protocol):
@@ -43,17 +63,44 @@ class InputRecord(Protocol):
     value: bytes | None
 
 
+class InputControl(Protocol):
+    """What the pipeline asks of the consumer that feeds it."""
+
+    @property
+    def generation(self) -> int:
+        """The consumer group generation this consumer belongs to (-1: unknown)."""
+
+    async def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Fetch these (topic, partition)s from these offsets next."""
+
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Commit the group's offsets (where fetching resumes after a restart)."""
+
+
+class NoInputControl:
+    """For a pipeline fed by hand (tests): nothing to seek or commit."""
+
+    generation = -1
+
+    async def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Nothing to seek."""
+
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Nothing to commit."""
+
+
 @dataclass(slots=True)
 class _Partition:
+    number: int
     store: PartitionStore
+    journal: Journal
     engine: Engine
-    offsets: dict[str, int]
+    offsets: dict[str, int]  # input topic name -> last applied offset
     flush_seq: int
     dead_letters: list[Record] = field(default_factory=list)
     changed: bool = False
-    # KPI sets to hand to the sinks again after a restore (a crash may have cut a flush
-    # between its Kafka commit and its Redis write).
-    republish: list[KpiSet] = field(default_factory=list)
+    # Campaigns whose every KPI set the sinks must get again (restored, or lost by a sink).
+    republish: set[str] = field(default_factory=set)
 
 
 class Pipeline:
@@ -62,22 +109,32 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
+        stores: StoreFactory,
         sinks: Sequence[Sink],
         metrics: PipelineMetrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """Own no partition until records of one arrive."""
+        """Own no partition until they are assigned (or records of one arrive)."""
         self.settings = settings
         self.sinks = sinks
         self.metrics = metrics
         self.clock = clock
+        self.control: InputControl = NoInputControl()
+        self._stores = stores
         self._logical = settings.logical_topics()
         self._partitions: dict[int, _Partition] = {}
+        self._assignment: frozenset[int] | None = None
+        # Partitions whose state a newer group generation wrote: not ours until reassigned.
+        self._stale: set[int] = set()
         # Records applied since the last flush, and since when something waits to be flushed.
         self._unflushed = 0
         self._waiting_since: float | None = None
-        # The last flush's sink writes, running while the next records are applied.
+        self._flushes = 0
+        # The last flush's sink writes, running while the next records are applied, and the
+        # campaigns the sinks reported lost (to write whole again).
         self._sinking: asyncio.Task[None] | None = None
+        self._lost: set[str] = set()
+        self._checked_at = 0.0
 
     async def start(self) -> None:
         """Connect the sinks."""
@@ -87,7 +144,8 @@ class Pipeline:
     async def stop(self) -> None:
         """Finish the last sink writes, then release every partition and the sinks."""
         await self.settle()
-        await self.release(list(self._partitions))
+        for number in list(self._partitions):
+            await self._release(number)
         for sink in self.sinks:
             await sink.stop()
 
@@ -96,47 +154,83 @@ class Pipeline:
         """Owned partition -> input topic -> last applied offset."""
         return {number: dict(part.offsets) for number, part in self._partitions.items()}
 
-    async def process(self, records: Iterable[InputRecord]) -> None:
-        """Apply records in order; rejected ones become dead-letter records.
+    def assigned(self, partitions: Iterable[int]) -> None:
+        """The consumer's new assignment; acted on at the next feed or idle call.
 
-        Flushes on its own whenever ``batch_max`` records wait, so no flush grows past it.
+        Only remembered here: the rebalance callback that calls this may run while a flush
+        is under way, and a partition must not change hands in the middle of one.
         """
+        self._assignment = frozenset(partitions)
+
+    async def feed(self, records: Iterable[InputRecord], *, caught_up: bool) -> None:
+        """Apply fetched records in order; flush when due.
+
+        ``caught_up``: the fetch reached the end of every partition it read. Rejected records
+        become dead letters. A partition opened during this call was sought back to its
+        restored offsets, so the rest of its records in this fetch are dropped (they come
+        again).
+        """
+        await self._follow_assignment()
+        await fault_point(self.settings, "fetched")
         metrics = self.metrics
-        outcome_counter = metrics.event_outcome
+        outcomes = metrics.event_outcome
         batch_max = self.settings.batch_max
         now_us = int(self.clock() * 1_000_000)
+        reopened: set[int] = set()
         for record in records:
+            number = record.partition
+            if number in reopened or number in self._stale:
+                continue
             if self._unflushed >= batch_max:
                 await self.flush()
-            part = self._partitions.get(record.partition)
+            part = self._partitions.get(number)
             if part is None:
-                part = await self._open(record.partition)
+                await self._open(number)
+                reopened.add(number)
+                continue
             logical = self._logical[record.topic]
             if record.offset <= part.offsets.get(record.topic, -1):
-                outcome_counter[logical, "skipped"].inc()
+                outcomes[logical, Outcome.SKIPPED].inc()
                 continue
             part.offsets[record.topic] = record.offset
             part.changed = True
             self._waiting()
             self._unflushed += 1
-            try:
-                event = codec.decode(logical, record.key, record.value, record.timestamp)
-                outcome = part.engine.apply(logical, event)
-            except InvalidRecord as rejection:
-                outcome_counter[logical, "invalid"].inc()
-                metrics.invalid.labels(logical, rejection.reason).inc()
-                part.dead_letters.append((record.key, self._dead_letter(record, rejection)))
-                continue
-            outcome_counter[logical, outcome].inc()
-            if outcome == COUNTED:
-                metrics.event_lag.observe(max(0, now_us - event.occurred_at_us) / 1_000_000)
+            outcome, result = apply_record(
+                part.engine, logical, record.key, record.value, record.timestamp
+            )
+            outcomes[logical, outcome].inc()
+            if isinstance(result, InvalidRecord):
+                metrics.invalid.labels(logical, result.reason).inc()
+                part.dead_letters.append(
+                    dead_letter(
+                        result, record.topic, record.partition, record.offset,
+                        record.timestamp, record.key, record.value,
+                    )
+                )
+            elif outcome is Outcome.COUNTED:
+                metrics.event_lag.observe(max(0, now_us - result.occurred_at_us) / 1_000_000)
+        if self._flush_due(caught_up):
+            await self.flush()
+        await self._check_sinks()
 
-    def flush_due(self, caught_up: bool) -> bool:
+    async def idle(self) -> None:
+        """Nothing was fetched: follow the assignment, flush what waits, check the sinks."""
+        await self._follow_assignment()
+        if self._flush_due(caught_up=True):
+            await self.flush()
+        await self._check_sinks()
+        await self.settle()
+
+    def _flush_due(self, caught_up: bool) -> bool:
         """Whether to flush now: something waits, and the input is drained or time is up.
 
         Flushing as soon as the input is drained keeps KPIs fresh under a light load; under a
         heavy one, records pile up while a flush runs, so flushes grow and stay efficient.
         """
+        self._schedule_lost()
+        if any(part.republish for part in self._partitions.values()):
+            return True
         since = self._waiting_since
         return since is not None and (
             caught_up or time.monotonic() - since >= self.settings.flush_interval_s
@@ -147,54 +241,68 @@ class Pipeline:
             self._waiting_since = time.monotonic()
 
     async def flush(self) -> None:
-        """Commit every changed partition, then start writing the changed KPI sets to the sinks.
+        """Commit every changed partition, then start writing its KPI sets to the sinks.
 
         The sinks are written in the background, one flush after the other, while the next
         records are applied: the worker's CPU does not sit idle while Redis works.
         """
         self._waiting_since = None
         self._unflushed = 0
+        self._flushes += 1
         updated_at_ms = int(self.clock() * 1000)
         for_sinks: list[KpiSet] = []
+        sequences: dict[str, int] = {}
         definitions: dict[str, CampaignDefined] = {}
+        committed: dict[tuple[str, int], int] = {}
         for number, part in list(self._partitions.items()):
             if not part.changed and not part.republish:
                 continue
-            changed_sets, cells = drain(part.engine, part.flush_seq + 1)
+            changes = part.engine.take_changes()
+            changed_sets = part.engine.kpi_sets(changes)
             if part.changed:
+                seq = part.flush_seq + 1
+                meta = Meta(dict(part.offsets), seq, self.control.generation)
                 try:
                     await part.store.commit(
-                        cells,
-                        part.offsets,
-                        part.flush_seq + 1,
-                        [
-                            (kpi_set.key.encode(), codec.dumps(kpi_set.to_value(updated_at_ms)))
-                            for kpi_set in changed_sets
-                        ],
-                        part.dead_letters,
+                        FlushRecords(
+                            part.journal.cells(part.engine, changes, seq, meta, number),
+                            kpi_records(changed_sets, updated_at_ms, self._encoding_failed),
+                            part.dead_letters,
+                        )
                     )
                 except PartitionLost as lost:
                     log.warning("%s; dropping its state", lost)
-                    await self.release([number])
+                    await self._release(number)
                     continue
-                part.flush_seq += 1
+                part.flush_seq = seq
                 part.dead_letters = []
                 part.changed = False
-            changed_keys = {kpi_set.key for kpi_set in changed_sets}
-            written = [s for s in part.republish if s.key not in changed_keys] + changed_sets
-            part.republish = []
-            for_sinks.extend(written)
-            for campaign_id in {kpi_set.campaign_id for kpi_set in written}:
-                definition = part.engine.campaigns[campaign_id].definition
+                committed.update(
+                    ((topic, number), offset + 1) for topic, offset in part.offsets.items()
+                )
+            sets = changed_sets
+            if part.republish:
+                written = {kpi_set.key for kpi_set in changed_sets}
+                sets = changed_sets + [
+                    kpi_set for kpi_set in part.engine.all_sets()
+                    if kpi_set.campaign_id in part.republish and kpi_set.key not in written
+                ]
+                part.republish = set()
+            for_sinks.extend(sets)
+            for cid in {kpi_set.campaign_id for kpi_set in sets}:
+                sequences[cid] = part.flush_seq
+                definition = part.engine.campaigns[cid].definition
                 if definition is not None:
-                    definitions[campaign_id] = definition
+                    definitions[cid] = definition
+        if committed:
+            await self.control.commit(committed)
         if not for_sinks:
             return
+        await fault_point(self.settings, "committed")
         await self.settle()
         # Committed: the sinks are written while the next records are applied.
-        self._sinking = asyncio.create_task(
-            self._write_sinks(Flush(for_sinks, updated_at_ms, definitions))
-        )
+        flush = Flush(for_sinks, updated_at_ms, definitions, sequences)
+        self._sinking = asyncio.create_task(self._write_sinks(flush, self._flushes))
 
     async def settle(self) -> None:
         """Wait until the last flush is in the sinks (raising the error of its write)."""
@@ -202,26 +310,103 @@ class Pipeline:
         if sinking is not None:
             await sinking
 
-    async def _write_sinks(self, flush: Flush) -> None:
+    async def _write_sinks(self, flush: Flush, number: int) -> None:
         for sink in self.sinks:
             started = time.perf_counter()
-            await sink.write(flush)
+            try:
+                lost = await sink.write(flush)
+            except Exception as error:
+                raise SinkFailed(
+                    f"flush {number} ({len(flush.kpi_sets)} KPI sets of "
+                    f"{len(flush.sequences)} campaigns) could not be written to {sink.name}: "
+                    f"{error!r}"
+                ) from error
+            self._lost.update(lost)
             self.metrics.sink_write.labels(sink.name).observe(time.perf_counter() - started)
         self.metrics.flushes.inc()
         self.metrics.kpi_sets_written.inc(len(flush.kpi_sets))
 
-    async def release(self, partitions: Iterable[int]) -> None:
-        """Forget partitions (revoked, or lost to another worker).
+    def _encoding_failed(self, kpi_set: KpiSet, error: Exception) -> None:
+        log.error("KPI set %s could not be encoded (%r); it is not written", kpi_set.key, error)
+        self.metrics.set_errors.labels("kpi-topic").inc()
 
-        Their unflushed work is redone by the next owner, from the committed state.
-        """
-        for number in partitions:
-            part = self._partitions.pop(number, None)
-            if part is not None:
-                await part.store.close()
-                for sink in self.sinks:
-                    sink.forget(part.engine.campaigns)
+    async def _check_sinks(self) -> None:
+        """Every second or so, ask the sinks whether they lost what they were given."""
+        now = time.monotonic()
+        if now - self._checked_at < SINK_CHECK_INTERVAL_S or not self._partitions:
+            return
+        self._checked_at = now
+        campaigns = [cid for part in self._partitions.values() for cid in part.engine.campaigns]
+        for sink in self.sinks:
+            self._lost.update(await sink.lost(campaigns))
+
+    def _schedule_lost(self) -> None:
+        """Move the campaigns the sinks lost into their partitions' republish sets."""
+        if not self._lost:
+            return
+        lost, self._lost = self._lost, set()
+        for part in self._partitions.values():
+            found = lost & part.engine.campaigns.keys()
+            if found:
+                log.warning(
+                    "partition %d: a sink lost %d campaigns' KPI sets; writing them again",
+                    part.number, len(found),
+                )
+                part.republish |= found
+
+    async def _follow_assignment(self) -> None:
+        """Release the partitions no longer assigned and open the new ones."""
+        assignment, self._assignment = self._assignment, None
+        if assignment is None:
+            return
+        self._stale.clear()
+        for number in list(self._partitions):
+            if number not in assignment:
+                await self._release(number)
+        for number in sorted(assignment - self._partitions.keys()):
+            await self._open(number)
+
+    async def _release(self, number: int) -> None:
+        """Forget a partition: its unflushed work is redone by whoever opens it next."""
+        part = self._partitions.pop(number, None)
+        if part is not None:
+            await part.store.close()
+            for sink in self.sinks:
+                sink.forget(part.engine.campaigns)
         self.metrics.partitions_owned.set(len(self._partitions))
+
+    async def _open(self, number: int) -> None:
+        """Fence the partition's previous writer, restore its state, seek its inputs back."""
+        store = self._stores(number)
+        raw = await store.open()
+        journal, engine, meta = Journal.restore(self.settings.rules(), raw, number)
+        generation = self.control.generation
+        if 0 <= generation < meta.generation:
+            # A newer member of the group wrote it: this worker fell behind (frozen past the
+            # session timeout?). Leave the partition to its owner until a rebalance says.
+            log.warning(
+                "partition %d: committed by consumer generation %d, newer than ours (%d); "
+                "leaving it until the next rebalance", number, meta.generation, generation,
+            )
+            await store.close()
+            self._stale.add(number)
+            return
+        part = _Partition(number, store, journal, engine, dict(meta.offsets), meta.flush_seq)
+        part.republish = set(engine.campaigns)
+        part.changed = journal.rewrite_pending
+        self._partitions[number] = part
+        self.metrics.partitions_owned.set(len(self._partitions))
+        await self.control.seek(
+            {
+                (topic, number): meta.offsets.get(topic, -1) + 1
+                for topic in self._logical
+            }
+        )
+        log.info(
+            "partition %d: opened at flush %d (%d campaigns, %d cells); inputs from %s",
+            number, meta.flush_seq, len(engine.campaigns), len(raw),
+            {self._logical[t]: o + 1 for t, o in sorted(meta.offsets.items())},
+        )
 
     def consumer_lag(
         self, highwater: Callable[[str, int], int | None]
@@ -233,26 +418,21 @@ class Pipeline:
                 if end is not None:
                     yield logical, number, max(0, end - part.offsets.get(topic, -1) - 1)
 
-    async def _open(self, number: int) -> _Partition:
-        store = PartitionStore(self.settings, number)
-        restored = await store.open()
-        part = _Partition(store, restored.engine, restored.offsets, restored.flush_seq)
-        part.republish = list(restored.engine.all_sets())
-        if part.republish:
-            self._waiting()
-        self._partitions[number] = part
-        self.metrics.partitions_owned.set(len(self._partitions))
-        return part
+    def campaign_counts(self) -> Iterator[tuple[int, int, int]]:
+        """(partition, campaigns, KPI sets) held, per owned partition."""
+        for number, part in self._partitions.items():
+            sets = sum(len(state.sets) for state in part.engine.campaigns.values())
+            yield number, len(part.engine.campaigns), sets
 
-    @staticmethod
-    def _dead_letter(record: InputRecord, rejection: InvalidRecord) -> bytes:
-        return codec.encode_dead_letter(
-            rejection.reason,
-            rejection.detail,
-            record.topic,
-            record.partition,
-            record.offset,
-            record.timestamp,
-            record.key,
-            record.value,
-        )
+
+class SinkFailed(RuntimeError):
+    """A sink could not store a flush for a reason retrying cannot fix."""
+
+
+__all__ = [
+    "InputControl",
+    "InputRecord",
+    "NoInputControl",
+    "Pipeline",
+    "SinkFailed",
+]

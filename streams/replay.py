@@ -13,7 +13,8 @@ from streams import codec
 from streams.config import Settings
 from streams.domain.engine import Engine
 from streams.domain.errors import InvalidRecord
-from streams.domain.events import TYPE_TOPICS
+from streams.domain.vocabulary import TYPE_TOPICS, Outcome
+from streams.processing import apply_record, dead_letter
 
 _PROGRESS_EVERY_S = 0.5
 
@@ -46,8 +47,8 @@ class ReplaySummary:
         """One human-readable paragraph."""
         rejected = ", ".join(f"{reason} {n}" for reason, n in sorted(self.rejected.items()))
         return (
-            f"replay: {self.lines} lines read; counted {self.outcomes['counted']}, "
-            f"late {self.outcomes['late']}, duplicates {self.outcomes['duplicate']}, "
+            f"replay: {self.lines} lines read; counted {self.outcomes[Outcome.COUNTED]}, "
+            f"late {self.outcomes[Outcome.LATE]}, duplicates {self.outcomes[Outcome.DUPLICATE]}, "
             f"rejected {sum(self.rejected.values())}"
             + (f" ({rejected})" if rejected else "")
             + f", bad lines {self.bad_lines}"
@@ -115,26 +116,19 @@ class Replay:
         logical = self._logical[record.topic]
         if record.timestamp_ms is not None:
             self._clock_ms = max(self._clock_ms, record.timestamp_ms)
-        try:
-            event = codec.decode(logical, record.key, record.value, record.timestamp_ms)
-            outcome = self.engine.apply(logical, event)
-        except InvalidRecord as rejection:
-            self.summary.rejected[rejection.reason] += 1
-            self.dead_letters.append(
-                codec.encode_dead_letter(
-                    rejection.reason,
-                    rejection.detail,
-                    record.topic,
-                    None,
-                    record.line_number,
-                    record.timestamp_ms,
-                    record.key,
-                    record.value,
-                )
+        outcome, result = apply_record(
+            self.engine, logical, record.key, record.value, record.timestamp_ms
+        )
+        if isinstance(result, InvalidRecord):
+            self.summary.rejected[result.reason] += 1
+            _, value = dead_letter(
+                result, record.topic, None, record.line_number, record.timestamp_ms,
+                record.key, record.value,
             )
+            self.dead_letters.append(value)
             return
         self.summary.outcomes[outcome] += 1
-        self._clock_ms = max(self._clock_ms, event.occurred_at_us // 1000)
+        self._clock_ms = max(self._clock_ms, result.occurred_at_us // 1000)
 
     def results(self) -> list[dict[str, Any]]:
         """The KPI values, the last for each key, sorted by key.

@@ -28,7 +28,7 @@ from typing import IO, Any, Final, NamedTuple
 
 from streams import codec
 from streams.config import Settings
-from streams.domain.events import CAMPAIGNS, CLICKS, CONTENT_REVIEWS, INTERACTIONS, ORDERS, POSTS
+from streams.domain.vocabulary import Topic
 
 __all__ = [
     "BOT_USER_AGENTS",
@@ -531,7 +531,7 @@ class _Generator:
         if variant == 1:  # schema_violation: a required field missing
             del bad["occurred_at"]
         elif variant == 2:  # type_mismatch
-            bad["type"] = "post_published" if topic != POSTS else "click"
+            bad["type"] = "post_published" if topic != Topic.POSTS else "click"
         elif variant == 3:  # schema_violation: not a time
             bad["occurred_at"] = "yesterday evening"
         elif variant == 4:  # key_mismatch
@@ -551,7 +551,7 @@ class _Generator:
         for campaign in self.plans:
             defined = start - _HOUR_US
             yield SimRecord(
-                CAMPAIGNS,
+                Topic.CAMPAIGNS,
                 campaign.campaign_id.encode(),
                 codec.dumps(campaign.definition(defined)),
                 defined // 1000,
@@ -595,7 +595,7 @@ class _Generator:
             "followers": post.influencer.followers,
             "cost_minor": post.cost_minor,
         }
-        self._emit(POSTS, event, published_us, latable=False)
+        self._emit(Topic.POSTS, event, published_us, latable=False)
         for reviewer in _REVIEWERS:
             when = published_us + int(self.rng.uniform(1, 12) * _HOUR_US)
             self._schedule_review(post, campaign, reviewer, when)
@@ -618,7 +618,7 @@ class _Generator:
         if rng.random() < 0.3:
             event["comment"] = "On brief; the product shows in the first seconds."
         # Reviews are queued for their time (they come hours after the post).
-        self._emit(CONTENT_REVIEWS, event, when_us)
+        self._emit(Topic.CONTENT_REVIEWS, event, when_us)
 
     def _interact(self, state: _PostState, step_start: int, step_end: int) -> None:
         post = state.plan
@@ -651,7 +651,7 @@ class _Generator:
         self, campaign_id: str, post: PostPlan, action: str, viewer: str, occurred: int
     ) -> None:
         self._emit(
-            INTERACTIONS,
+            Topic.INTERACTIONS,
             {
                 "event_id": self._next_id(campaign_id, "ix"),
                 "type": "interaction",
@@ -685,7 +685,7 @@ class _Generator:
         if rng.random() < self.config.bot_share:
             event["user_agent"] = rng.choice(BOT_USER_AGENTS)
             event["visitor_id"] = f"bot-{rng.randrange(1_000_000)}"
-            self._emit(CLICKS, event, occurred, kind=BOT)
+            self._emit(Topic.CLICKS, event, occurred, kind=BOT)
             return
         event["user_agent"] = rng.choice(_HUMAN_USER_AGENTS)
         recent = state.recent_visitors
@@ -693,13 +693,13 @@ class _Generator:
             visitor, channel = rng.choice(recent)
             event["visitor_id"], event["channel"] = visitor, channel
             event["link_id"] = inf.link_ids[channel]
-            self._emit(CLICKS, event, occurred)
+            self._emit(Topic.CLICKS, event, occurred)
             return
         visitor = f"vis-{inf.influencer_id}-{post.audience_offset + rng.randrange(state.pool)}"
         event["visitor_id"] = visitor
         recent.append((visitor, channel))
         del recent[:-50]
-        self._emit(CLICKS, event, occurred)
+        self._emit(Topic.CLICKS, event, occurred)
         if rng.random() < _CONVERSION_RATE:
             self._order(campaign, inf, occurred, link_id=event["link_id"], customer=visitor)
         # Promo codes travel without a click trail (and leak to coupon sites).
@@ -729,7 +729,7 @@ class _Generator:
         elif inf is not None:
             code = inf.promo_code
             event["promo_code"] = code.lower() if rng.random() < 0.3 else code
-        self._emit(ORDERS, event, occurred)
+        self._emit(Topic.ORDERS, event, occurred)
 
 
 def records(config: SimConfig) -> Iterator[SimRecord]:
@@ -827,8 +827,7 @@ async def send_to_kafka(
     )
     await producer.start()
     meter = _Progress(progress)
-    topics = {logical: settings.topic(logical) for logical in (CAMPAIGNS, POSTS, INTERACTIONS,
-                                                               CLICKS, ORDERS, CONTENT_REVIEWS)}
+    topics: dict[str, str] = {logical: settings.topic(logical) for logical in Topic}
     sim_start_ms: int | None = None
     wall_start = time.monotonic()
     definitions_done = False
@@ -838,11 +837,11 @@ async def send_to_kafka(
         for record in records(config):
             if stop is not None and stop.is_set():
                 break
-            if record.topic != CAMPAIGNS and not definitions_done:
+            if record.topic != Topic.CAMPAIGNS and not definitions_done:
                 await producer.flush()
                 definitions_done = True
                 wall_start = time.monotonic()
-            if sim_start_ms is None and record.topic != CAMPAIGNS:
+            if sim_start_ms is None and record.topic != Topic.CAMPAIGNS:
                 sim_start_ms = record.timestamp_ms
             if sim_start_ms is not None:
                 due = wall_start + (record.timestamp_ms - sim_start_ms) / 1000 / speed
@@ -886,7 +885,7 @@ def main(
             config = replace(config, start_us=default_start_us(config, speed))
         print(
             f"simulate: {config.campaigns} campaigns to Kafka {settings.kafka_bootstrap} "
-            f"(topics {settings.topic(CAMPAIGNS)}, ...), speed x{speed:g}"
+            f"(topics {settings.topic(Topic.CAMPAIGNS)}, ...), speed x{speed:g}"
             + (f", at most {rate:g} events/s" if rate else ""),
             file=sys.stderr,
         )

@@ -1,26 +1,60 @@
-"""Create the topics the worker reads and writes, co-partitioned, when they are missing."""
+"""Create the topics the worker reads and writes, co-partitioned, when they are missing.
+
+The state topic's compaction settings decide how much a restore reads: a worker opening a
+partition reads its state-topic partition from the start, so it must hold the live cells and
+little history. They are:
+
+* ``min.compaction.lag.ms=0`` — a cell's older values are never needed (the journal only
+  reads the latest), so the cleaner may drop them as soon as they are overwritten;
+* ``min.cleanable.dirty.ratio=0.1`` — compact once a tenth of the log is overwritten
+  values, so a restore reads at most about 1.1 times the live state plus the active segment;
+* ``segment.ms`` 10 minutes and ``segment.bytes`` 32 MiB — the active segment is never
+  compacted, so it rolls often and stays small;
+* ``max.compaction.lag.ms`` 1 hour — a quiet partition is compacted within the hour even
+  below the dirty ratio;
+* ``delete.retention.ms`` 1 hour — a tombstone (a deleted chunk of event ids, a forgotten
+  campaign) stays that long after compaction, far longer than any restore takes to read;
+* ``max.message.bytes`` 1 MiB — cells are split below 256 KiB (streams.journal).
+
+benchmarks/restore_bench.py measures restore time and memory with these settings.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.config import Settings
-from streams.domain.events import LOGICAL_TOPICS
+from streams.connections import kafka_options
+from streams.domain.vocabulary import Topic
 
 log = logging.getLogger(__name__)
 
-# Journal chunks and reach sketches can exceed Kafka's 1 MB default record size.
-STATE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Inputs accept records somewhat over the contract's limits (1 MiB on campaigns), so that an
 # oversized one reaches the worker and is dead-lettered as too_large instead of being refused
 # to its producer by the broker.
-INPUT_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-_COMPACTED = {"cleanup.policy": "compact"}
-_METADATA_ATTEMPTS = 50
+INPUT_MAX_MESSAGE_BYTES: Final = 2 * 1024 * 1024
+OUTPUT_MAX_MESSAGE_BYTES: Final = 1024 * 1024
+STATE_TOPIC_CONFIG: Final[dict[str, str]] = {
+    "cleanup.policy": "compact",
+    "min.compaction.lag.ms": "0",
+    "min.cleanable.dirty.ratio": "0.1",
+    "segment.ms": str(10 * 60 * 1000),
+    "segment.bytes": str(32 * 1024 * 1024),
+    "max.compaction.lag.ms": str(60 * 60 * 1000),
+    "delete.retention.ms": str(60 * 60 * 1000),
+    "max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES),
+}
+KPI_TOPIC_CONFIG: Final[dict[str, str]] = {
+    "cleanup.policy": "compact",
+    "max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES),
+}
+DLQ_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES)}
+_METADATA_ATTEMPTS: Final = 50
 
 
 class TopicLayoutError(RuntimeError):
@@ -30,31 +64,27 @@ class TopicLayoutError(RuntimeError):
 def wanted_topics(settings: Settings) -> list[NewTopic]:
     """Every topic with its partition count and configuration."""
     count, replicas = settings.partitions, settings.replication_factor
-    topics = [
-        NewTopic(
-            settings.topic(logical),
-            count,
-            replicas,
-            topic_configs={"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)},
-        )
-        for logical in LOGICAL_TOPICS
-    ]
-    topics.append(
-        NewTopic(
-            settings.state_topic_name,
-            count,
-            replicas,
-            topic_configs={**_COMPACTED, "max.message.bytes": str(STATE_MAX_MESSAGE_BYTES)},
-        )
+    common = (
+        {} if settings.min_insync_replicas is None
+        else {"min.insync.replicas": str(settings.min_insync_replicas)}
     )
-    topics.append(NewTopic(settings.kpi_topic_name, count, replicas, topic_configs=_COMPACTED))
-    topics.append(NewTopic(settings.dlq_topic_name, count, replicas))
+
+    def topic(name: str, config: dict[str, str]) -> NewTopic:
+        return NewTopic(name, count, replicas, topic_configs={**common, **config})
+
+    topics = [
+        topic(settings.topic(logical), {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)})
+        for logical in Topic
+    ]
+    topics.append(topic(settings.state_topic_name, STATE_TOPIC_CONFIG))
+    topics.append(topic(settings.kpi_topic_name, KPI_TOPIC_CONFIG))
+    topics.append(topic(settings.dlq_topic_name, DLQ_TOPIC_CONFIG))
     return topics
 
 
 async def ensure_topics(settings: Settings) -> None:
     """Create missing topics; fail clearly when existing inputs are not co-partitioned."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -65,7 +95,7 @@ async def ensure_topics(settings: Settings) -> None:
                 log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
             except TopicAlreadyExistsError:
                 pass  # another worker created it meanwhile
-        inputs = [settings.topic(logical) for logical in LOGICAL_TOPICS]
+        inputs = [settings.topic(logical) for logical in Topic]
         inputs.append(settings.state_topic_name)
         counts = await _partition_counts(admin, inputs)
         if len(set(counts.values())) != 1:
@@ -79,6 +109,7 @@ async def ensure_topics(settings: Settings) -> None:
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
     """Partition count of each topic, waiting for new topics' metadata to spread."""
+    counts: dict[str, int] = {}
     for _ in range(_METADATA_ATTEMPTS):
         described = await admin.describe_topics(names)
         counts = {topic["topic"]: len(topic["partitions"]) for topic in described}

@@ -1,10 +1,11 @@
-"""Order attribution (contract 1.6) and the roster index it relies on (contract 1.2)."""
+"""Attribution of orders and conversions (contract 1.6, 1.9) and the roster index it uses (1.2)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from streams.domain.events import CampaignDefined, Order, RosterEntry
+from streams.domain.events import Attributable, CampaignDefined, RosterEntry
+from streams.domain.vocabulary import Channel
 
 
 def fold_code(code: str) -> str:
@@ -37,16 +38,23 @@ def index_roster(roster: Iterable[RosterEntry]) -> tuple[dict[str, str], dict[st
 
 
 def attribute(
-    definition: CampaignDefined | None, order: Order
-) -> tuple[str | None, str]:
-    """``(influencer_id or None, channel)`` of an order: promo code first, then link."""
+    definition: CampaignDefined | None, event: Attributable
+) -> tuple[str | None, Channel]:
+    """``(influencer_id or None, channel)`` of an order or conversion: code first, then link."""
     if definition is not None:
-        if order.promo_code is not None:
-            owner = definition.code_owners.get(fold_code(order.promo_code))
+        if event.promo_code is not None:
+            owner = definition.code_owners.get(fold_code(event.promo_code))
             if owner is not None:
-                return owner, "code"
-        if order.link_id is not None:
-            owner = definition.link_owners.get(order.link_id)
+                return owner, Channel.CODE
+        if event.link_id is not None:
+            owner = definition.link_owners.get(event.link_id)
             if owner is not None:
-                return owner, "link"
-    return None, "unattributed"
+                return owner, Channel.LINK
+    return None, Channel.UNATTRIBUTED
+
+
+def roster_tiers(definition: CampaignDefined | None) -> dict[str, str]:
+    """Influencer -> tier, from the roster entries that give one (listed twice: the later)."""
+    if definition is None:
+        return {}
+    return {e.influencer_id: e.tier for e in definition.influencers if e.tier is not None}

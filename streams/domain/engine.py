@@ -2,66 +2,106 @@
 
 One :class:`Engine` holds the campaigns of one partition (streaming) or of a whole file
 (replay); both run this same code, which is why they agree. The engine never does I/O: it
-returns what happened to each event and, on demand, the KPI sets changed since the last ask.
+returns what happened to each event, and records what changed in :class:`Changes` (the KPI
+sets the sinks must write, and the state a journal must persist). It holds no persistence
+bookkeeping; :meth:`Engine.restore` is the one way state comes back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Final
 
-from streams.domain.aggregate import (
-    ACTION_INDEX,
-    CLICKS_BOT,
-    CLICKS_REPEAT,
-    CLICKS_VALID,
-    CRITERION_INDEX,
-    DUPLICATES,
-    IMPRESSIONS,
-    LATE,
-    ORDERS_CODE,
-    ORDERS_LINK,
-    ORDERS_OUT_OF_WINDOW,
-    ORDERS_UNATTRIBUTED,
-    POSTS,
-    POTENTIAL_REACH,
-    REVENUE,
-    REVIEWS,
-    SCORE_COUNT,
-    SCORE_SUM,
-    SPEND,
-    VIEWS,
-    Aggregate,
-)
-from streams.domain.attribution import attribute
-from streams.domain.errors import InvalidRecord
+from streams.domain.attribution import attribute, roster_tiers
+from streams.domain.errors import InvalidRecord, Reason
 from streams.domain.events import (
-    CAMPAIGNS,
-    LOGICAL_TOPICS,
     AnyEvent,
+    Attributable,
     CampaignDefined,
     Click,
     ContentReview,
+    Conversion,
     Interaction,
     Order,
+    OrderRefund,
+    PostMetrics,
     PostPublished,
+    SurveyResponse,
 )
-from streams.domain.kpis import kpi_values
-from streams.domain.reach import viewer_hash
+from streams.domain.kpis import (
+    SCORE_COUNT,
+    SCORE_SUM,
+    SLOT,
+    Aggregate,
+    LiftCounts,
+    brand_lift,
+    kpi_values,
+)
+from streams.domain.reach import Reach
 from streams.domain.rules import BOT_MARKERS, DAY_US, REPEAT_CLICK_US, Rules
-from streams.domain.windows import ALL, CAMPAIGN, INFLUENCER, POST, US_PER_S, WINDOW_SIZES_S
-
-COUNTED: Final = "counted"
-DUPLICATE: Final = "duplicate"
-LATE_OUTCOME: Final = "late"
+from streams.domain.vocabulary import (
+    REACH_ACTIONS,
+    SNAPSHOT_METRICS,
+    WINDOW_SIZES_S,
+    Channel,
+    Group,
+    Outcome,
+    Scope,
+    Source,
+    Topic,
+    Window,
+)
+from streams.domain.windows import US_PER_S
 
 # (scope, scope_id, window, window start in epoch seconds or None for `all`)
-SetKey = tuple[str, str, str, int | None]
+SetKey = tuple[Scope, str, Window, int | None]
 
-_DAY_S: Final = WINDOW_SIZES_S["1d"]
-_HOUR_S: Final = WINDOW_SIZES_S["1h"]
-_MINUTE_S: Final = WINDOW_SIZES_S["1m"]
+_DAY_S: Final = WINDOW_SIZES_S[Window.DAY]
+_HOUR_S: Final = WINDOW_SIZES_S[Window.HOUR]
+_MINUTE_S: Final = WINDOW_SIZES_S[Window.MINUTE]
+
+_POSTS: Final = SLOT["posts"]
+_POTENTIAL_REACH: Final = SLOT["potential_reach"]
+_SPEND: Final = SLOT["spend_minor"]
+_ACTION_SLOT: Final[dict[str, int]] = {
+    "impression": SLOT["impressions"],
+    "view": SLOT["views"],
+    "like": SLOT["likes"],
+    "comment": SLOT["comments"],
+    "share": SLOT["shares"],
+    "save": SLOT["saves"],
+    "reply": SLOT["replies"],
+}
+_METRIC_SLOT: Final[dict[str, int]] = {
+    metric: _ACTION_SLOT[action] for metric, action in SNAPSHOT_METRICS.items() if action
+}
+_REACH_SUM: Final = SLOT["reach_sum"]
+_CLICKS_VALID: Final = SLOT["clicks_valid"]
+_CLICKS_BOT: Final = SLOT["clicks_bot"]
+_CLICKS_REPEAT: Final = SLOT["clicks_repeat"]
+_ORDER_SLOT: Final[dict[Channel, int]] = {
+    Channel.CODE: SLOT["orders_code"],
+    Channel.LINK: SLOT["orders_link"],
+    Channel.UNATTRIBUTED: SLOT["orders_unattributed"],
+}
+_REVENUE: Final = SLOT["revenue_minor"]
+_ORDERS_OUT_OF_WINDOW: Final = SLOT["orders_out_of_window"]
+_REFUNDS: Final = SLOT["refunds"]
+_REFUNDED: Final = SLOT["refunded_minor"]
+_REFUNDS_UNMATCHED: Final = SLOT["refunds_unmatched"]
+_CONVERSION_SLOT: Final[dict[Channel, int]] = {
+    Channel.CODE: SLOT["conversions_code"],
+    Channel.LINK: SLOT["conversions_link"],
+    Channel.UNATTRIBUTED: SLOT["conversions_unattributed"],
+}
+_CONVERSION_VALUE: Final = SLOT["conversion_value_minor"]
+_CONVERSIONS_OUT_OF_WINDOW: Final = SLOT["conversions_out_of_window"]
+_REVIEWS: Final = SLOT["reviews"]
+_SURVEY_RESPONSES: Final = SLOT["survey_responses"]
+_DUPLICATES: Final = SLOT["duplicate_events"]
+_LATE: Final = SLOT["late_events"]
+_STALE: Final = SLOT["stale_snapshots"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +119,13 @@ class KpiSet:
     @property
     def key(self) -> str:
         """``<campaign_id>|<scope>|<scope_id>|<window>|<start or all>``."""
-        start = ALL if self.window_start is None else str(self.window_start)
+        start = Window.ALL if self.window_start is None else str(self.window_start)
         return f"{self.campaign_id}|{self.scope}|{self.scope_id}|{self.window}|{start}"
 
     def to_value(self, updated_at_ms: int) -> dict[str, object]:
         """The KPI topic's record value (contract 5.2), also the replay's output item."""
         return {
-            "schema_version": 1,
+            "schema_version": 2,
             "campaign_id": self.campaign_id,
             "scope": self.scope,
             "scope_id": self.scope_id,
@@ -97,6 +137,40 @@ class KpiSet:
         }
 
 
+# -- state --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """What a post's counted ``post_published`` says about it (the post-scope attributes)."""
+
+    influencer_id: str
+    platform: str
+    format: str
+    published_at_s: int
+
+
+@dataclass(slots=True)
+class PostState:
+    """Everything known about one post of a campaign."""
+
+    published: Publication | None = None
+    source: Source | None = None
+    snapshot_at_us: int | None = None  # occurred_at of the snapshot in force
+    metrics: dict[str, int] = field(default_factory=dict)  # its lifetime values in force
+    # The post-scope reach as last added into reach_sum (kept so a change adds its delta).
+    reach_counted: int = 0
+
+
+@dataclass(slots=True)
+class OrderState:
+    """A counted order that refunds can match (contract 1.6.1)."""
+
+    amount_minor: int
+    influencer_id: str | None
+    refunded_minor: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class ReviewInForce:
     """What a review in force contributes."""
@@ -104,6 +178,227 @@ class ReviewInForce:
     occurred_at_us: int
     influencer_id: str
     scores: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerInForce:
+    """A respondent's answer in force to one question."""
+
+    occurred_at_us: int
+    group: str
+    positive: bool
+
+
+class TopicLedger:
+    """Duplicate and lateness bookkeeping of one (campaign, topic)."""
+
+    __slots__ = ("horizon_us", "max_us", "prune_at", "seen")
+
+    def __init__(self, horizon_us: int | None) -> None:
+        """``horizon_us`` None keeps every event id for ever."""
+        self.horizon_us = horizon_us
+        self.max_us: int | None = None
+        self.seen: dict[str, int] = {}
+        self.prune_at = 1024
+
+    def is_duplicate(self, event_id: str) -> bool:
+        """A counted copy exists (and, on bounded topics, is within the horizon)."""
+        previous = self.seen.get(event_id)
+        if previous is None:
+            return False
+        if self.horizon_us is None or self.max_us is None:
+            return True
+        return previous >= self.max_us - self.horizon_us
+
+    def is_late(self, occurred_at_us: int, grace_us: int) -> bool:
+        """More than the grace period older than the greatest time counted so far."""
+        return self.max_us is not None and self.max_us - occurred_at_us > grace_us
+
+    def register(self, event_id: str, occurred_at_us: int) -> None:
+        """Remember a counted event."""
+        self.seen[event_id] = occurred_at_us
+        if self.max_us is None or occurred_at_us > self.max_us:
+            self.max_us = occurred_at_us
+        if self.horizon_us is not None and len(self.seen) >= self.prune_at:
+            self.prune()
+
+    def prune(self) -> None:
+        """Forget ids older than the horizon: they can never make a duplicate again."""
+        if self.horizon_us is None or self.max_us is None:
+            return
+        oldest = self.max_us - self.horizon_us
+        self.seen = {eid: t for eid, t in self.seen.items() if t >= oldest}
+        self.prune_at = max(1024, 2 * len(self.seen))
+
+
+# A registration: (event id, occurred_at, the refund or conversion id it counts once); a
+# journal rewriting a whole state names the ids counted once with no event (None, None, id).
+Registration = tuple[str | None, int | None, str | None]
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed since the last take: the engine's only record of change.
+
+    ``sets`` are the KPI sets to publish again; the rest is what a journal persists. Keys
+    name state by campaign id and the ids of the contract (person ids already pseudonymised).
+    """
+
+    sets: dict[Aggregate, CampaignState] = field(default_factory=dict)
+    registered: dict[tuple[str, Topic], list[Registration]] = field(default_factory=dict)
+    definitions: set[str] = field(default_factory=set)
+    maxima: set[str] = field(default_factory=set)
+    posts: set[tuple[str, str]] = field(default_factory=set)
+    orders: set[tuple[str, str]] = field(default_factory=set)
+    valid_clicks: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
+    reviews: set[tuple[str, str, str]] = field(default_factory=set)
+    answers: set[tuple[str, str, str]] = field(default_factory=set)
+    forgotten: set[str] = field(default_factory=set)
+
+    def register(self, cid: str, topic: Topic, entry: Registration) -> None:
+        """Note a counted event's registration."""
+        self.registered.setdefault((cid, topic), []).append(entry)
+
+    def take(self) -> Changes:
+        """Move everything recorded into a new record, leaving this one empty."""
+        taken = Changes(
+            self.sets, self.registered, self.definitions, self.maxima, self.posts,
+            self.orders, self.valid_clicks, self.reviews, self.answers, self.forgotten,
+        )
+        self.sets, self.registered, self.valid_clicks = {}, {}, {}
+        self.definitions, self.maxima, self.posts, self.orders = set(), set(), set(), set()
+        self.reviews, self.answers, self.forgotten = set(), set(), set()
+        return taken
+
+    def drop(self, cid: str) -> None:
+        """Forget what was recorded about a campaign (it is being erased)."""
+        self.sets = {agg: s for agg, s in self.sets.items() if s.campaign_id != cid}
+        self.registered = {k: v for k, v in self.registered.items() if k[0] != cid}
+        self.valid_clicks.pop(cid, None)
+        self.definitions.discard(cid)
+        self.maxima.discard(cid)
+        for keys in (self.posts, self.orders, self.reviews, self.answers):
+            for key in [k for k in keys if k[0] == cid]:
+                keys.discard(key)
+
+
+class CampaignState:
+    """Everything the engine knows about one campaign."""
+
+    __slots__ = (
+        "answers", "campaign_id", "changes", "conversion_ids", "definition", "ledgers",
+        "lift", "orders", "posts", "refund_ids", "reviews", "sets", "tiers", "valid_clicks",
+    )
+
+    def __init__(self, campaign_id: str, rules: Rules, changes: Changes) -> None:
+        """Start with no definition and no events."""
+        self.campaign_id = campaign_id
+        self.changes = changes
+        self.definition: CampaignDefined | None = None
+        self.tiers: dict[str, str] = {}  # from the definition in force
+        self.ledgers = {topic: TopicLedger(rules.horizon_us(topic)) for topic in Topic}
+        self.posts: dict[str, PostState] = {}
+        # Order id -> what a refund can match; None: registered, counted out of window.
+        self.orders: dict[str, OrderState | None] = {}
+        self.refund_ids: set[str] = set()
+        self.conversion_ids: set[str] = set()
+        # (visitor pseudonym, link_id) -> occurred_at of the valid clicks (repeat rule).
+        self.valid_clicks: dict[tuple[str, str], list[int]] = {}
+        # (post_id, reviewer pseudonym) -> the review in force.
+        self.reviews: dict[tuple[str, str], ReviewInForce] = {}
+        # (respondent pseudonym, question) -> the answer in force; per question the counts.
+        self.answers: dict[tuple[str, str], AnswerInForce] = {}
+        self.lift: dict[str, LiftCounts] = {}
+        self.sets: dict[SetKey, Aggregate] = {}
+
+    def touch(self, key: SetKey) -> Aggregate:
+        """The aggregate of a KPI set, created on first use, recorded as changed."""
+        agg = self.sets.get(key)
+        if agg is None:
+            agg = self.sets[key] = Aggregate(key)
+        changed = self.changes.sets
+        if agg not in changed:
+            changed[agg] = self
+        return agg
+
+    def campaign_all(self) -> Aggregate:
+        """The campaign-scope, window-`all` aggregate."""
+        return self.touch((Scope.CAMPAIGN, self.campaign_id, Window.ALL, None))
+
+    def influencer_all(self, influencer_id: str) -> Aggregate:
+        """An influencer-scope, window-`all` aggregate."""
+        return self.touch((Scope.INFLUENCER, influencer_id, Window.ALL, None))
+
+    def post(self, post_id: str) -> PostState:
+        """The state of a post, created empty on first use."""
+        post = self.posts.get(post_id)
+        if post is None:
+            post = self.posts[post_id] = PostState()
+        return post
+
+    def targets(
+        self, occurred_at_us: int, influencer_id: str | None, post_id: str | None, late: bool
+    ) -> Targets:
+        """The aggregates an event feeds; a late event feeds the `all` windows only."""
+        cid = self.campaign_id
+        touch = self.touch
+        campaign_all = touch((Scope.CAMPAIGN, cid, Window.ALL, None))
+        targets = Targets([campaign_all], [], None, [campaign_all])
+        seconds = occurred_at_us // US_PER_S
+        day = seconds - seconds % _DAY_S
+        hour = seconds - seconds % _HOUR_S
+        if not late:
+            campaign_windows = (
+                touch((Scope.CAMPAIGN, cid, Window.DAY, day)),
+                touch((Scope.CAMPAIGN, cid, Window.HOUR, hour)),
+            )
+            targets.windowed.extend(campaign_windows)
+            targets.minute = touch(
+                (Scope.CAMPAIGN, cid, Window.MINUTE, seconds - seconds % _MINUTE_S)
+            )
+            targets.campaign.extend((*campaign_windows, targets.minute))
+        if influencer_id is not None:
+            targets.alls.append(touch((Scope.INFLUENCER, influencer_id, Window.ALL, None)))
+            if not late:
+                targets.windowed.append(touch((Scope.INFLUENCER, influencer_id, Window.DAY, day)))
+                targets.windowed.append(
+                    touch((Scope.INFLUENCER, influencer_id, Window.HOUR, hour))
+                )
+        if post_id is not None:
+            targets.alls.append(touch((Scope.POST, post_id, Window.ALL, None)))
+        return targets
+
+    def kpi_set(self, agg: Aggregate) -> KpiSet:
+        """The published form of one KPI set."""
+        scope, scope_id, window, start = agg.key
+        attributes: dict[str, str | int] = {}
+        lift = None
+        if window is Window.ALL:
+            if scope is Scope.POST:
+                attributes = self._post_attributes(scope_id)
+            elif scope is Scope.INFLUENCER:
+                tier = self.tiers.get(scope_id)
+                if tier is not None:
+                    attributes = {"tier": tier}
+            elif self.lift:
+                lift = brand_lift(self.lift)
+        values = kpi_values(agg, self.definition, attributes, lift)
+        end = None if start is None else start + WINDOW_SIZES_S[window]
+        return KpiSet(self.campaign_id, scope, scope_id, window, start, end, values)
+
+    def _post_attributes(self, post_id: str) -> dict[str, str | int]:
+        post = self.posts.get(post_id)
+        if post is None:
+            return {}
+        attributes: dict[str, str | int] = {}
+        if post.published is not None:
+            attributes["influencer_id"] = post.published.influencer_id
+            attributes["platform"] = post.published.platform
+            attributes["format"] = post.published.format
+            attributes["published_at"] = post.published.published_at_s
+        if post.source is not None:
+            attributes["metrics_source"] = str(post.source)
+        return attributes
 
 
 @dataclass(slots=True)
@@ -122,342 +417,8 @@ class Targets:
             everything.append(self.minute)
         return everything
 
-    def with_reach(self) -> list[Aggregate]:
-        """The aggregates that count distinct viewers."""
-        return self.alls + self.windowed
 
-
-class TopicLedger:
-    """Duplicate and lateness bookkeeping of one (campaign, topic)."""
-
-    __slots__ = ("chunks", "horizon_us", "max_us", "pending", "prune_at", "seen")
-
-    def __init__(self, horizon_us: int | None, journaled: bool = False) -> None:
-        """``horizon_us`` None keeps every event id for ever."""
-        self.horizon_us = horizon_us
-        self.max_us: int | None = None
-        self.seen: dict[str, int] = {}
-        self.prune_at = 1024
-        # Registrations not yet journaled: (event_id, occurred_at_us, post or order id).
-        self.pending: list[tuple[str, int, str | None]] | None = [] if journaled else None
-        # Journaled chunks still within the horizon: flush number -> greatest occurred_at.
-        self.chunks: dict[int, int] = {}
-
-    def is_duplicate(self, event_id: str) -> bool:
-        """A counted copy exists (and, on bounded topics, is within the horizon)."""
-        previous = self.seen.get(event_id)
-        if previous is None:
-            return False
-        if self.horizon_us is None or self.max_us is None:
-            return True
-        return previous >= self.max_us - self.horizon_us
-
-    def is_late(self, occurred_at_us: int, grace_us: int) -> bool:
-        """More than the grace period older than the greatest time counted so far."""
-        return self.max_us is not None and self.max_us - occurred_at_us > grace_us
-
-    def register(self, event_id: str, occurred_at_us: int, entity_id: str | None = None) -> None:
-        """Remember a counted event (and the post or order id it counts once)."""
-        self.seen[event_id] = occurred_at_us
-        if self.pending is not None:
-            self.pending.append((event_id, occurred_at_us, entity_id))
-        if self.max_us is None or occurred_at_us > self.max_us:
-            self.max_us = occurred_at_us
-        if self.horizon_us is not None and len(self.seen) >= self.prune_at:
-            self._prune()
-
-    def _prune(self) -> None:
-        # Ids older than the horizon can never make a duplicate again: the max only grows.
-        assert self.horizon_us is not None
-        assert self.max_us is not None
-        oldest = self.max_us - self.horizon_us
-        self.seen = {eid: t for eid, t in self.seen.items() if t >= oldest}
-        self.prune_at = max(1024, 2 * len(self.seen))
-
-
-class CampaignState:
-    """Everything the engine knows about one campaign."""
-
-    __slots__ = (
-        "campaign_id", "changed_reviews", "definition", "definition_changed", "dirty",
-        "journaled", "ledgers", "order_ids", "pending_clicks", "post_ids", "reviews", "sets",
-        "valid_clicks",
-    )
-
-    def __init__(self, campaign_id: str, rules: Rules, journaled: bool = False) -> None:
-        """Start with no definition and no events; ``journaled`` keeps what to persist."""
-        self.campaign_id = campaign_id
-        self.journaled = journaled
-        self.definition: CampaignDefined | None = None
-        self.ledgers = {
-            topic: TopicLedger(rules.horizon_us(topic), journaled) for topic in LOGICAL_TOPICS
-        }
-        self.post_ids: set[str] = set()
-        self.order_ids: set[str] = set()
-        # (visitor_id, link_id) -> occurred_at of the valid clicks, for the repeat rule.
-        self.valid_clicks: dict[tuple[str, str], list[int]] = {}
-        self.reviews: dict[tuple[str, str], ReviewInForce] = {}
-        self.sets: dict[SetKey, Aggregate] = {}
-        # Keys of the aggregates changed since the last take (each aggregate's own flag
-        # keeps a key from being listed twice without hashing it again).
-        self.dirty: list[SetKey] = []
-        # What changed since the state was last journaled (see streams.domain.journal).
-        self.definition_changed = False
-        self.pending_clicks: list[tuple[str, str, int]] = []
-        self.changed_reviews: set[tuple[str, str]] = set()
-
-    def touch(self, key: SetKey) -> Aggregate:
-        """The aggregate of a KPI set, created on first use, marked changed."""
-        agg = self.sets.get(key)
-        if agg is None:
-            agg = self.sets[key] = Aggregate()
-        if not agg.changed:
-            agg.changed = True
-            self.dirty.append(key)
-        return agg
-
-    def campaign_all(self) -> Aggregate:
-        """The campaign-scope, window-`all` aggregate."""
-        return self.touch((CAMPAIGN, self.campaign_id, ALL, None))
-
-    def targets(
-        self, occurred_at_us: int, influencer_id: str | None, post_id: str | None, late: bool
-    ) -> Targets:
-        """The aggregates an event feeds; a late event feeds the `all` windows only."""
-        cid = self.campaign_id
-        touch = self.touch
-        campaign_all = touch((CAMPAIGN, cid, ALL, None))
-        targets = Targets([campaign_all], [], None, [campaign_all])
-        seconds = occurred_at_us // US_PER_S
-        day = seconds - seconds % _DAY_S
-        hour = seconds - seconds % _HOUR_S
-        if not late:
-            campaign_windows = (
-                touch((CAMPAIGN, cid, "1d", day)),
-                touch((CAMPAIGN, cid, "1h", hour)),
-            )
-            targets.windowed.extend(campaign_windows)
-            targets.minute = touch((CAMPAIGN, cid, "1m", seconds - seconds % _MINUTE_S))
-            targets.campaign.extend((*campaign_windows, targets.minute))
-        if influencer_id is not None:
-            targets.alls.append(touch((INFLUENCER, influencer_id, ALL, None)))
-            if not late:
-                targets.windowed.append(touch((INFLUENCER, influencer_id, "1d", day)))
-                targets.windowed.append(touch((INFLUENCER, influencer_id, "1h", hour)))
-        if post_id is not None:
-            targets.alls.append(touch((POST, post_id, ALL, None)))
-        return targets
-
-    def kpi_set(self, key: SetKey) -> KpiSet:
-        """The published form of one KPI set."""
-        scope, scope_id, window, start = key
-        values = kpi_values(self.sets[key], scope, window, self.definition)
-        end = None if start is None else start + WINDOW_SIZES_S[window]
-        return KpiSet(self.campaign_id, scope, scope_id, window, start, end, values)
-
-
-class Engine:
-    """Applies validated events, in processing order, to the state of many campaigns."""
-
-    def __init__(self, rules: Rules | None = None, journaled: bool = False) -> None:
-        """An empty engine following ``rules`` (the contract's defaults when omitted).
-
-        A ``journaled`` engine also keeps what changed since its state was last persisted
-        (see :mod:`streams.domain.journal`); the batch replay does without.
-        """
-        self.rules = rules or Rules()
-        self.journaled = journaled
-        self.campaigns: dict[str, CampaignState] = {}
-
-    def state(self, campaign_id: str) -> CampaignState:
-        """The state of a campaign, created empty on first use."""
-        state = self.campaigns.get(campaign_id)
-        if state is None:
-            state = self.campaigns[campaign_id] = CampaignState(
-                campaign_id, self.rules, self.journaled
-            )
-        return state
-
-    def apply(self, topic: str, event: AnyEvent) -> str:
-        """Apply one event that arrived on a logical topic; return its outcome.
-
-        Raises :class:`InvalidRecord` (``currency_mismatch``) for a record the campaign's
-        definition rejects. Returns ``counted``, ``duplicate`` or ``late``.
-        """
-        state = self.state(event.campaign_id)
-        if isinstance(event, CampaignDefined):
-            return self._define(state, event)
-        if isinstance(event, Order):
-            definition = state.definition
-            if definition is not None and event.currency != definition.currency:
-                raise InvalidRecord(
-                    "currency_mismatch",
-                    f"order currency {event.currency} differs from the campaign's "
-                    f"{definition.currency}",
-                )
-        ledger = state.ledgers[topic]
-        occurred_at_us = event.occurred_at_us
-        if (
-            ledger.is_duplicate(event.event_id)
-            or (isinstance(event, PostPublished) and event.post_id in state.post_ids)
-            or (isinstance(event, Order) and event.order_id in state.order_ids)
-        ):
-            state.campaign_all().counts[DUPLICATES] += 1
-            return DUPLICATE
-        late = ledger.is_late(occurred_at_us, self.rules.grace_us[topic])
-        if isinstance(event, PostPublished):
-            ledger.register(event.event_id, occurred_at_us, event.post_id)
-        elif isinstance(event, Order):
-            ledger.register(event.event_id, occurred_at_us, event.order_id)
-        else:
-            ledger.register(event.event_id, occurred_at_us)
-        if isinstance(event, Interaction):
-            self._interaction(state, event, late)
-        elif isinstance(event, Click):
-            self._click(state, event, late)
-        elif isinstance(event, PostPublished):
-            state.post_ids.add(event.post_id)
-            self._post(state, event, late)
-        elif isinstance(event, Order):
-            state.order_ids.add(event.order_id)
-            self._order(state, event, late)
-        else:
-            self._review(state, event)
-        if late:
-            state.campaign_all().counts[LATE] += 1
-            return LATE_OUTCOME
-        return COUNTED
-
-    def take_changed(self) -> Iterator[tuple[CampaignState, SetKey]]:
-        """The keys of every KPI set changed since the previous take, once each, in order."""
-        for state in self.campaigns.values():
-            dirty, state.dirty = state.dirty, []
-            sets = state.sets
-            for key in dirty:
-                sets[key].changed = False
-            for key in sorted(dirty, key=sort_key):
-                yield state, key
-
-    def changed_sets(self) -> Iterator[KpiSet]:
-        """Every KPI set changed since the previous call, once each, with absolute values."""
-        for state, key in self.take_changed():
-            yield state.kpi_set(key)
-
-    def all_sets(self) -> Iterator[KpiSet]:
-        """Every KPI set, changed or not."""
-        for state in self.campaigns.values():
-            for key in sorted(state.sets, key=sort_key):
-                yield state.kpi_set(key)
-
-    # -- one method per event type --------------------------------------------------------
-
-    def _define(self, state: CampaignState, event: CampaignDefined) -> str:
-        definition = state.definition
-        if definition is not None and event.currency != definition.currency:
-            raise InvalidRecord(
-                "currency_mismatch",
-                f"campaign currency {event.currency} differs from the definition in force "
-                f"({definition.currency}); a campaign's currency never changes",
-            )
-        ledger = state.ledgers[CAMPAIGNS]
-        if ledger.is_duplicate(event.event_id):
-            state.campaign_all().counts[DUPLICATES] += 1
-            return DUPLICATE
-        ledger.register(event.event_id, event.occurred_at_us)
-        if definition is None or event.occurred_at_us >= definition.occurred_at_us:
-            state.definition = event
-            state.definition_changed = True
-        state.campaign_all()  # objective, budget and targets live in this set
-        return COUNTED
-
-    def _interaction(self, state: CampaignState, event: Interaction, late: bool) -> None:
-        targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
-        index = ACTION_INDEX[event.action]
-        count = event.count
-        for agg in targets.counted():
-            agg.counts[index] += count
-        if event.viewer_id is not None and (index in (IMPRESSIONS, VIEWS)):
-            hashed = viewer_hash(event.viewer_id)
-            for agg in targets.with_reach():
-                agg.add_viewer(hashed)
-
-    def _click(self, state: CampaignState, event: Click, late: bool) -> None:
-        index = self._classify_click(state, event)
-        targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
-        for agg in targets.counted():
-            agg.counts[index] += 1
-
-    @staticmethod
-    def _classify_click(state: CampaignState, event: Click) -> int:
-        if event.user_agent is not None:
-            agent = event.user_agent.lower()
-            if any(marker in agent for marker in BOT_MARKERS):
-                return CLICKS_BOT
-        if event.visitor_id is None:
-            return CLICKS_VALID
-        t = event.occurred_at_us
-        times = state.valid_clicks.setdefault((event.visitor_id, event.link_id), [])
-        if any(t - REPEAT_CLICK_US < earlier <= t for earlier in times):
-            return CLICKS_REPEAT
-        times.append(t)
-        if state.journaled:
-            state.pending_clicks.append((event.visitor_id, event.link_id, t))
-        return CLICKS_VALID
-
-    def _post(self, state: CampaignState, event: PostPublished, late: bool) -> None:
-        targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
-        for agg in targets.counted():
-            agg.counts[POSTS] += 1
-        for agg in targets.alls:
-            agg.counts[POTENTIAL_REACH] += event.followers
-            agg.counts[SPEND] += event.cost_minor
-        for agg in targets.campaign:
-            agg.add_influencer(event.influencer_id)
-
-    def _order(self, state: CampaignState, event: Order, late: bool) -> None:
-        definition = state.definition
-        if definition is not None and event.occurred_at_us > (
-            definition.ends_at_us + definition.attribution_window_days * DAY_US
-        ):
-            state.campaign_all().counts[ORDERS_OUT_OF_WINDOW] += 1
-            return
-        influencer_id, channel = attribute(definition, event)
-        index = _CHANNEL_INDEX[channel]
-        for agg in state.targets(event.occurred_at_us, influencer_id, None, late).counted():
-            agg.counts[index] += 1
-            agg.counts[REVENUE] += event.amount_minor
-
-    def _review(self, state: CampaignState, event: ContentReview) -> None:
-        pair = (event.post_id, event.reviewer_id)
-        current = state.reviews.get(pair)
-        if current is not None and current.occurred_at_us > event.occurred_at_us:
-            return  # an older review: counted, but not in force
-        if current is not None:
-            self._review_weight(state, pair[0], current, -1)
-        review = ReviewInForce(event.occurred_at_us, event.influencer_id, event.scores)
-        state.reviews[pair] = review
-        if state.journaled:
-            state.changed_reviews.add(pair)
-        self._review_weight(state, pair[0], review, 1)
-
-    @staticmethod
-    def _review_weight(
-        state: CampaignState, post_id: str, review: ReviewInForce, sign: int
-    ) -> None:
-        for key in (
-            (CAMPAIGN, state.campaign_id, ALL, None),
-            (INFLUENCER, review.influencer_id, ALL, None),
-            (POST, post_id, ALL, None),
-        ):
-            counts = state.touch(key).counts
-            counts[REVIEWS] += sign
-            for criterion, score in review.scores:
-                i = CRITERION_INDEX[criterion]
-                counts[SCORE_SUM + i] += sign * score
-                counts[SCORE_COUNT + i] += sign
-
-
-_SCOPE_ORDER: Final = {CAMPAIGN: 0, INFLUENCER: 1, POST: 2}
+_SCOPE_ORDER: Final = {Scope.CAMPAIGN: 0, Scope.INFLUENCER: 1, Scope.POST: 2}
 
 
 def sort_key(key: SetKey) -> tuple[int, str, str, int]:
@@ -465,8 +426,458 @@ def sort_key(key: SetKey) -> tuple[int, str, str, int]:
     scope, scope_id, window, start = key
     return (_SCOPE_ORDER[scope], scope_id, window, -1 if start is None else start)
 
-_CHANNEL_INDEX: Final = {
-    "code": ORDERS_CODE,
-    "link": ORDERS_LINK,
-    "unattributed": ORDERS_UNATTRIBUTED,
-}
+
+# -- the engine ---------------------------------------------------------------------------
+
+
+class Engine:
+    """Applies validated events, in processing order, to the state of many campaigns."""
+
+    def __init__(self, rules: Rules | None = None) -> None:
+        """An empty engine following ``rules`` (the contract's defaults when omitted)."""
+        self.rules = rules or Rules()
+        self.campaigns: dict[str, CampaignState] = {}
+        self.changes = Changes()
+        # Posts whose post-scope reach may have moved since reach_sum last followed it.
+        self._reach_moved: dict[tuple[str, str], None] = {}
+
+    def state(self, campaign_id: str) -> CampaignState:
+        """The state of a campaign, created empty on first use."""
+        state = self.campaigns.get(campaign_id)
+        if state is None:
+            state = self.campaigns[campaign_id] = CampaignState(
+                campaign_id, self.rules, self.changes
+            )
+        return state
+
+    def apply(self, topic: Topic, event: AnyEvent) -> Outcome:
+        """Apply one event that arrived on a logical topic; return its outcome.
+
+        Raises :class:`InvalidRecord` for checks 8-10 of contract section 4, which need the
+        campaign's state (currency, a post's source, a refund's order). Returns counted,
+        duplicate or late.
+        """
+        state = self.state(event.campaign_id)
+        if isinstance(event, CampaignDefined):
+            return self._define(state, event)
+        self._check_currency(state, event)
+        ledger = state.ledgers[topic]
+        if ledger.is_duplicate(event.event_id) or self._counts_an_id_again(state, event):
+            state.campaign_all().counts[_DUPLICATES] += 1
+            return Outcome.DUPLICATE
+        self._check_source(state, event)
+        order = self._refunded_order(state, event)
+        occurred_at_us = event.occurred_at_us
+        late = ledger.is_late(occurred_at_us, self.rules.grace_us[topic])
+        previous_max = ledger.max_us
+        ledger.register(event.event_id, occurred_at_us)
+        entity = None
+        if isinstance(event, OrderRefund):
+            entity = event.refund_id
+        elif isinstance(event, Conversion):
+            entity = event.conversion_id
+        self.changes.register(state.campaign_id, topic, (event.event_id, occurred_at_us, entity))
+        if ledger.max_us != previous_max:
+            self.changes.maxima.add(state.campaign_id)
+        if isinstance(event, Interaction):
+            self._interaction(state, event, late)
+        elif isinstance(event, Click):
+            self._click(state, event, late)
+        elif isinstance(event, PostMetrics):
+            self._snapshot(state, event, late)
+        elif isinstance(event, PostPublished):
+            self._post(state, event, late)
+        elif isinstance(event, Order):
+            self._order(state, event, late)
+        elif isinstance(event, OrderRefund):
+            self._refund(state, event, order, late)
+        elif isinstance(event, Conversion):
+            self._conversion(state, event, late)
+        elif isinstance(event, ContentReview):
+            self._review(state, event)
+        else:
+            self._answer(state, event)
+        if late:
+            state.campaign_all().counts[_LATE] += 1
+            return Outcome.LATE
+        return Outcome.COUNTED
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def take_changes(self) -> Changes:
+        """Everything changed since the previous take (derived KPIs brought up to date)."""
+        self._follow_reach()
+        return self.changes.take()
+
+    def kpi_sets(self, changes: Changes) -> list[KpiSet]:
+        """The KPI sets a take changed, once each, by campaign then :func:`sort_key`."""
+        by_campaign: dict[str, list[Aggregate]] = {}
+        for agg, state in changes.sets.items():
+            by_campaign.setdefault(state.campaign_id, []).append(agg)
+        sets: list[KpiSet] = []
+        for cid, aggs in by_campaign.items():
+            state = self.campaigns[cid]
+            aggs.sort(key=lambda agg: sort_key(agg.key))
+            sets.extend(state.kpi_set(agg) for agg in aggs)
+        return sets
+
+    def all_sets(self) -> Iterator[KpiSet]:
+        """Every KPI set, changed or not (derived KPIs brought up to date first)."""
+        self._follow_reach()
+        for state in self.campaigns.values():
+            for key in sorted(state.sets, key=sort_key):
+                yield state.kpi_set(state.sets[key])
+
+    def restore(self, campaigns: Iterable[CampaignState]) -> None:
+        """Take over restored campaign states: the one way state enters an engine.
+
+        Called once, on an empty engine, by whatever rebuilt the states (a journal).
+        """
+        if self.campaigns:
+            raise RuntimeError("restore() needs an empty engine")
+        for state in campaigns:
+            state.changes = self.changes
+            state.tiers = roster_tiers(state.definition)
+            for ledger in state.ledgers.values():
+                ledger.prune()
+                ledger.prune_at = max(1024, 2 * len(ledger.seen))
+            self.campaigns[state.campaign_id] = state
+            for post_id, post in state.posts.items():
+                agg = state.sets.get((Scope.POST, post_id, Window.ALL, None))
+                post.reach_counted = 0 if agg is None else agg.reach_value()
+
+    def new_state(self, campaign_id: str) -> CampaignState:
+        """An empty campaign state bound to this engine's rules (for restoring into)."""
+        return CampaignState(campaign_id, self.rules, self.changes)
+
+    def forget(self, campaign_id: str) -> bool:
+        """Drop everything about a campaign (its erasure); whether it was known."""
+        state = self.campaigns.pop(campaign_id, None)
+        if state is None:
+            return False
+        self.changes.drop(campaign_id)
+        self._reach_moved = {k: None for k in self._reach_moved if k[0] != campaign_id}
+        self.changes.forgotten.add(campaign_id)
+        return True
+
+    # -- checks 8-10 and duplicates ---------------------------------------------------------
+
+    @staticmethod
+    def _check_currency(state: CampaignState, event: AnyEvent) -> None:
+        definition = state.definition
+        if definition is None or not isinstance(event, Order | OrderRefund | Conversion):
+            return
+        currency = event.currency
+        if currency is not None and currency != definition.currency:
+            kind = type(event).__name__.lower().replace("orderrefund", "refund")
+            raise InvalidRecord(
+                Reason.CURRENCY_MISMATCH,
+                f"{kind} currency {currency} differs from the campaign's {definition.currency}",
+            )
+
+    @staticmethod
+    def _counts_an_id_again(state: CampaignState, event: AnyEvent) -> bool:
+        if isinstance(event, PostPublished):
+            post = state.posts.get(event.post_id)
+            return post is not None and post.published is not None
+        if isinstance(event, Order):
+            return event.order_id in state.orders
+        if isinstance(event, OrderRefund):
+            return event.refund_id in state.refund_ids
+        if isinstance(event, Conversion):
+            return event.conversion_id in state.conversion_ids
+        return False
+
+    @staticmethod
+    def _check_source(state: CampaignState, event: AnyEvent) -> None:
+        if isinstance(event, Interaction):
+            wanted, kind = Source.EVENTS, "an interaction"
+        elif isinstance(event, PostMetrics):
+            wanted, kind = Source.PLATFORM, "a post_metrics snapshot"
+        else:
+            return
+        post = state.posts.get(event.post_id)
+        if post is not None and post.source is not None and post.source != wanted:
+            raise InvalidRecord(
+                Reason.SOURCE_MISMATCH,
+                f"{kind} for post {event.post_id!r}, whose metrics come from "
+                f"{post.source} records",
+            )
+
+    @staticmethod
+    def _refunded_order(state: CampaignState, event: AnyEvent) -> OrderState | None:
+        """The counted order a refund matches (None: unmatched); check 10 on the way."""
+        if not isinstance(event, OrderRefund):
+            return None
+        order = state.orders.get(event.order_id)
+        if order is not None and order.refunded_minor + event.amount_minor > order.amount_minor:
+            raise InvalidRecord(
+                Reason.REFUND_EXCEEDS_ORDER,
+                f"refunds of order {event.order_id!r} would reach "
+                f"{order.refunded_minor + event.amount_minor}, more than its amount "
+                f"{order.amount_minor}",
+            )
+        return order
+
+    # -- one method per event type ----------------------------------------------------------
+
+    def _define(self, state: CampaignState, event: CampaignDefined) -> Outcome:
+        definition = state.definition
+        if definition is not None and event.currency != definition.currency:
+            raise InvalidRecord(
+                Reason.CURRENCY_MISMATCH,
+                f"campaign currency {event.currency} differs from the definition in force "
+                f"({definition.currency}); a campaign's currency never changes",
+            )
+        ledger = state.ledgers[Topic.CAMPAIGNS]
+        if ledger.is_duplicate(event.event_id):
+            state.campaign_all().counts[_DUPLICATES] += 1
+            return Outcome.DUPLICATE
+        ledger.register(event.event_id, event.occurred_at_us)
+        self.changes.register(
+            state.campaign_id, Topic.CAMPAIGNS, (event.event_id, event.occurred_at_us, None)
+        )
+        self.changes.maxima.add(state.campaign_id)
+        if definition is None or event.occurred_at_us >= definition.occurred_at_us:
+            state.definition = event
+            self.changes.definitions.add(state.campaign_id)
+            tiers = roster_tiers(event)
+            for influencer_id in state.tiers.keys() | tiers.keys():
+                key = (Scope.INFLUENCER, influencer_id, Window.ALL, None)
+                if state.tiers.get(influencer_id) != tiers.get(influencer_id) and key in state.sets:
+                    state.touch(key)  # its `tier` attribute changed
+            state.tiers = tiers
+        state.campaign_all()  # objective, budget and targets live in this set
+        return Outcome.COUNTED
+
+    def _interaction(self, state: CampaignState, event: Interaction, late: bool) -> None:
+        post = state.post(event.post_id)
+        if post.source is None:
+            post.source = Source.EVENTS
+            self.changes.posts.add((state.campaign_id, event.post_id))
+        targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
+        slot = _ACTION_SLOT[event.action]
+        count = event.count
+        for agg in targets.counted():
+            agg.counts[slot] += count
+        if event.viewer_id is not None and event.action in REACH_ACTIONS:
+            hashed = self.rules.viewer_hash(event.viewer_id)
+            for agg in targets.alls:
+                _add_viewer(agg, hashed)
+            for agg in targets.windowed:
+                _add_viewer(agg, hashed)
+            self._reach_moved[state.campaign_id, event.post_id] = None
+
+    def _snapshot(self, state: CampaignState, event: PostMetrics, late: bool) -> None:
+        post = state.post(event.post_id)
+        key = (state.campaign_id, event.post_id)
+        if post.source is None:
+            post.source = Source.PLATFORM
+            self.changes.posts.add(key)
+        if post.snapshot_at_us is not None and event.occurred_at_us < post.snapshot_at_us:
+            state.campaign_all().counts[_STALE] += 1
+            return
+        post.snapshot_at_us = event.occurred_at_us
+        self.changes.posts.add(key)
+        targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
+        aggs = targets.counted()
+        for metric, value in event.metrics:
+            delta = value - post.metrics.get(metric, 0)
+            post.metrics[metric] = value
+            if metric == "reach":
+                state.touch((Scope.POST, event.post_id, Window.ALL, None)).reach = value
+                self._reach_moved[key] = None
+            elif delta:
+                slot = _METRIC_SLOT[metric]
+                for agg in aggs:
+                    agg.counts[slot] += delta
+
+    def _click(self, state: CampaignState, event: Click, late: bool) -> None:
+        index = self._classify_click(state, event, late)
+        targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
+        for agg in targets.counted():
+            agg.counts[index] += 1
+
+    def _classify_click(self, state: CampaignState, event: Click, late: bool) -> int:
+        if event.user_agent is not None:
+            agent = event.user_agent.lower()
+            if any(marker in agent for marker in BOT_MARKERS):
+                return _CLICKS_BOT
+        if event.visitor_id is None:
+            return _CLICKS_VALID
+        t = event.occurred_at_us
+        visitor = self.rules.pseudonym(event.visitor_id)
+        times = state.valid_clicks.setdefault((visitor, event.link_id), [])
+        if not late and any(t - REPEAT_CLICK_US < earlier <= t for earlier in times):
+            return _CLICKS_REPEAT
+        times.append(t)
+        self.changes.valid_clicks.setdefault(state.campaign_id, []).append(
+            (visitor, event.link_id, t)
+        )
+        return _CLICKS_VALID
+
+    def _post(self, state: CampaignState, event: PostPublished, late: bool) -> None:
+        post = state.post(event.post_id)
+        post.published = Publication(
+            event.influencer_id, event.platform, event.format, event.occurred_at_us // US_PER_S
+        )
+        self.changes.posts.add((state.campaign_id, event.post_id))
+        targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
+        for agg in targets.counted():
+            agg.counts[_POSTS] += 1
+        for agg in targets.alls:
+            agg.counts[_POTENTIAL_REACH] += event.followers
+            agg.counts[_SPEND] += event.cost_minor
+        for agg in targets.campaign:
+            _add_influencer(agg, event.influencer_id)
+        # Its reach counts in its influencer's reach_sum from now on.
+        state.influencer_all(event.influencer_id).counts[_REACH_SUM] += post.reach_counted
+
+    def _order(self, state: CampaignState, event: Order, late: bool) -> None:
+        if self._out_of_window(state, event):
+            state.orders[event.order_id] = None
+            state.campaign_all().counts[_ORDERS_OUT_OF_WINDOW] += 1
+        else:
+            influencer_id, channel = attribute(state.definition, event)
+            state.orders[event.order_id] = OrderState(event.amount_minor, influencer_id)
+            slot = _ORDER_SLOT[channel]
+            for agg in state.targets(event.occurred_at_us, influencer_id, None, late).counted():
+                agg.counts[slot] += 1
+                agg.counts[_REVENUE] += event.amount_minor
+        self.changes.orders.add((state.campaign_id, event.order_id))
+
+    def _refund(
+        self, state: CampaignState, event: OrderRefund, order: OrderState | None, late: bool
+    ) -> None:
+        state.refund_ids.add(event.refund_id)
+        if order is None:
+            state.campaign_all().counts[_REFUNDS_UNMATCHED] += 1
+            return
+        order.refunded_minor += event.amount_minor
+        self.changes.orders.add((state.campaign_id, event.order_id))
+        targets = state.targets(event.occurred_at_us, order.influencer_id, None, late)
+        for agg in targets.counted():
+            agg.counts[_REFUNDS] += 1
+            agg.counts[_REFUNDED] += event.amount_minor
+
+    def _conversion(self, state: CampaignState, event: Conversion, late: bool) -> None:
+        state.conversion_ids.add(event.conversion_id)
+        if self._out_of_window(state, event):
+            state.campaign_all().counts[_CONVERSIONS_OUT_OF_WINDOW] += 1
+            return
+        influencer_id, channel = attribute(state.definition, event)
+        slot = _CONVERSION_SLOT[channel]
+        value = event.value_minor or 0
+        for agg in state.targets(event.occurred_at_us, influencer_id, None, late).counted():
+            agg.counts[slot] += 1
+            agg.counts[_CONVERSION_VALUE] += value
+            by_action = agg.by_action
+            if by_action is None:
+                by_action = agg.by_action = {}
+            by_action[event.action] = by_action.get(event.action, 0) + 1
+
+    @staticmethod
+    def _out_of_window(state: CampaignState, event: Attributable) -> bool:
+        definition = state.definition
+        return definition is not None and event.occurred_at_us > (
+            definition.ends_at_us + definition.attribution_window_days * DAY_US
+        )
+
+    def _review(self, state: CampaignState, event: ContentReview) -> None:
+        pair = (event.post_id, self.rules.pseudonym(event.reviewer_id))
+        current = state.reviews.get(pair)
+        if current is not None and current.occurred_at_us > event.occurred_at_us:
+            return  # an older review: counted, but not in force
+        if current is not None:
+            _review_weight(state, pair[0], current, -1)
+        review = ReviewInForce(event.occurred_at_us, event.influencer_id, event.scores)
+        state.reviews[pair] = review
+        self.changes.reviews.add((state.campaign_id, *pair))
+        _review_weight(state, pair[0], review, 1)
+
+    def _answer(self, state: CampaignState, event: SurveyResponse) -> None:
+        pair = (self.rules.pseudonym(event.respondent_id), event.question)
+        current = state.answers.get(pair)
+        if current is not None and current.occurred_at_us > event.occurred_at_us:
+            return  # an older answer: counted, but not in force
+        counts = state.campaign_all().counts
+        lift = state.lift.setdefault(event.question, [0, 0, 0, 0])
+        if current is None:
+            counts[_SURVEY_RESPONSES] += 1
+        else:
+            _answer_weight(lift, current, -1)
+        answer = AnswerInForce(event.occurred_at_us, event.group, event.positive)
+        state.answers[pair] = answer
+        _answer_weight(lift, answer, 1)
+        self.changes.answers.add((state.campaign_id, *pair))
+
+    # -- derived KPIs -----------------------------------------------------------------------
+
+    def _follow_reach(self) -> None:
+        """Bring reach_sum up to date with the post-scope reach of the posts that moved."""
+        moved, self._reach_moved = self._reach_moved, {}
+        for cid, post_id in moved:
+            state = self.campaigns[cid]
+            post = state.posts[post_id]
+            agg = state.sets.get((Scope.POST, post_id, Window.ALL, None))
+            reach = 0 if agg is None else agg.reach_value()
+            delta = reach - post.reach_counted
+            if not delta:
+                continue
+            post.reach_counted = reach
+            state.campaign_all().counts[_REACH_SUM] += delta
+            if post.published is not None:
+                state.influencer_all(post.published.influencer_id).counts[_REACH_SUM] += delta
+
+
+def _add_viewer(agg: Aggregate, hashed: int) -> None:
+    reach = agg.reach
+    if reach is None:
+        reach = agg.reach = Reach()
+    if type(reach) is Reach:
+        reach.add(hashed)
+
+
+def _add_influencer(agg: Aggregate, influencer_id: str) -> None:
+    influencers = agg.influencers
+    if influencers is None:
+        influencers = agg.influencers = set()
+    if type(influencers) is set:
+        influencers.add(influencer_id)
+
+
+def _review_weight(state: CampaignState, post_id: str, review: ReviewInForce, sign: int) -> None:
+    for key in (
+        (Scope.CAMPAIGN, state.campaign_id, Window.ALL, None),
+        (Scope.INFLUENCER, review.influencer_id, Window.ALL, None),
+        (Scope.POST, post_id, Window.ALL, None),
+    ):
+        counts = state.touch(key).counts
+        counts[_REVIEWS] += sign
+        for criterion, score in review.scores:
+            counts[SCORE_SUM[criterion]] += sign * score
+            counts[SCORE_COUNT[criterion]] += sign
+
+
+def _answer_weight(lift: LiftCounts, answer: AnswerInForce, sign: int) -> None:
+    at = 0 if answer.group == Group.EXPOSED else 2
+    lift[at] += sign
+    if answer.positive:
+        lift[at + 1] += sign
+
+
+__all__ = [
+    "AnswerInForce",
+    "CampaignState",
+    "Changes",
+    "Engine",
+    "KpiSet",
+    "OrderState",
+    "PostState",
+    "Publication",
+    "Registration",
+    "ReviewInForce",
+    "SetKey",
+    "TopicLedger",
+    "sort_key",
+]

@@ -1,5 +1,6 @@
-"""Typed, immutable input events of contract v1 (section 1), as the codec produces them.
+"""Typed, immutable input events of the contract (docs/contract.md section 1).
 
+The codec produces them.
 Times are integers: microseconds since the Unix epoch, UTC (the contract compares times with
 microsecond precision). Money is integer minor units. Optional fields absent on the wire are
 ``None`` here.
@@ -8,41 +9,6 @@ microsecond precision). Money is integer minor units. Optional fields absent on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
-
-# Logical topics (the contract's default topic names) and the event type each carries.
-CAMPAIGNS: Final = "campaigns"
-POSTS: Final = "posts"
-INTERACTIONS: Final = "interactions"
-CLICKS: Final = "clicks"
-ORDERS: Final = "orders"
-CONTENT_REVIEWS: Final = "content-reviews"
-
-TOPIC_TYPES: Final[dict[str, str]] = {
-    CAMPAIGNS: "campaign",
-    POSTS: "post_published",
-    INTERACTIONS: "interaction",
-    CLICKS: "click",
-    ORDERS: "order",
-    CONTENT_REVIEWS: "content_review",
-}
-TYPE_TOPICS: Final[dict[str, str]] = {type_: topic for topic, type_ in TOPIC_TYPES.items()}
-LOGICAL_TOPICS: Final[tuple[str, ...]] = tuple(TOPIC_TYPES)
-
-OBJECTIVES: Final = frozenset({"awareness", "engagement", "conversion"})
-TIERS: Final = frozenset({"nano", "micro", "mid", "macro", "mega"})
-PLATFORMS: Final = frozenset(
-    {
-        "instagram", "tiktok", "youtube", "facebook", "x", "linkedin",
-        "pinterest", "twitch", "snapchat", "blog", "other",
-    }
-)
-FORMATS: Final = frozenset({"post", "carousel", "reel", "story", "video", "short", "live", "other"})
-ACTIONS: Final = frozenset({"impression", "view", "like", "comment", "share", "save", "reply"})
-CHANNELS: Final = frozenset({"link", "swipe_up", "qr", "bio_link"})
-CRITERIA: Final[tuple[str, ...]] = (
-    "brand_fit", "tone", "storytelling", "creativity", "reusability", "compliance",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +35,7 @@ class CampaignDefined(Event):
     """A campaign definition (upsert), contract 1.2.
 
     ``code_owners`` maps each case-folded promo code to its influencer, ``link_owners`` each
-    link id; the codec builds both (see :func:`streams.domain.attribution.index_roster`).
+    link id; :func:`streams.domain.attribution.index_roster` builds both from the roster.
     """
 
     name: str
@@ -110,6 +76,19 @@ class Interaction(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PostMetrics(Event):
+    """A platform snapshot of one post's lifetime counters, contract 1.4.1.
+
+    ``metrics`` holds the (metric, value) pairs the snapshot carries, in the order of
+    :data:`~streams.domain.vocabulary.SNAPSHOT_METRICS`.
+    """
+
+    post_id: str
+    influencer_id: str
+    metrics: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Click(Event):
     """A tracked-link click, swipe-up or QR scan, contract 1.5."""
 
@@ -134,10 +113,21 @@ class Order(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OrderRefund(Event):
+    """A refund of a counted order, contract 1.6.1."""
+
+    refund_id: str
+    order_id: str
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class ContentReview(Event):
     """A qualitative review of one post by one reviewer, contract 1.7.
 
-    ``scores`` holds (criterion, score) pairs in the order of :data:`CRITERIA`.
+    ``scores`` holds (criterion, score) pairs in the order of
+    :data:`~streams.domain.vocabulary.CRITERIA`.
     """
 
     post_id: str
@@ -147,4 +137,32 @@ class ContentReview(Event):
     comment: str | None = None
 
 
-AnyEvent = CampaignDefined | PostPublished | Interaction | Click | Order | ContentReview
+@dataclass(frozen=True, slots=True)
+class Conversion(Event):
+    """An action other than a purchase (a lead, a sign-up, an app install...), contract 1.9."""
+
+    conversion_id: str
+    action: str
+    promo_code: str | None = None
+    link_id: str | None = None
+    customer_id: str | None = None
+    value_minor: int | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyResponse(Event):
+    """One brand-lift questionnaire answer, contract 1.10."""
+
+    respondent_id: str
+    group: str
+    question: str
+    positive: bool
+
+
+AnyEvent = (
+    CampaignDefined | PostPublished | Interaction | PostMetrics | Click | Order | OrderRefund
+    | ContentReview | Conversion | SurveyResponse
+)
+# Events attributed to an influencer by promo code or link (contract 1.6, 1.9).
+Attributable = Order | Conversion

@@ -5,12 +5,12 @@ standard error of at most 1 % above. We keep the exact set of 64-bit viewer hash
 ``EXACT_LIMIT`` viewers, then switch to a dense HyperLogLog of 2**14 registers (standard error
 1.04 / 128 = 0.81 %) read with Ertl's improved estimator, which needs no empirical bias tables
 and is accurate from one viewer to billions. Hashes come from ``blake2b`` (stable across
-processes), so sketches merge across workers, restarts and the batch replay.
+processes; keyed by :attr:`streams.domain.rules.Rules.pseudonym_key`), so sketches merge across
+workers, restarts and the batch replay.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import struct
 from bisect import bisect_left
@@ -22,11 +22,6 @@ RANK_BITS: Final = 64 - PRECISION
 EXACT_LIMIT: Final = 256
 _ALPHA_INF: Final = 1 / (2 * math.log(2))
 _RANK_MASK: Final = (1 << RANK_BITS) - 1
-
-
-def viewer_hash(viewer_id: str) -> int:
-    """Stable 64-bit hash of a viewer id."""
-    return int.from_bytes(hashlib.blake2b(viewer_id.encode(), digest_size=8).digest(), "big")
 
 
 class Reach:
@@ -45,7 +40,7 @@ class Reach:
         self._histogram: list[int] | None = None
 
     def add(self, hashed: int) -> None:
-        """Count one viewer (given by :func:`viewer_hash`)."""
+        """Count one viewer (given by :meth:`~streams.domain.rules.Rules.viewer_hash`)."""
         exact = self._exact
         if exact is not None:
             at = bisect_left(exact, hashed)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Final
 
-from streams.domain.events import CLICKS, INTERACTIONS, LOGICAL_TOPICS
+from streams.domain.vocabulary import BOUNDED_DEDUP_TOPICS, Topic
 
 MINUTE_US: Final = 60 * 1_000_000
 HOUR_US: Final = 60 * MINUTE_US
@@ -21,16 +22,32 @@ BOT_MARKERS: Final[tuple[str, ...]] = (
 
 
 def _default_grace() -> dict[str, int]:
-    return {topic: 6 * HOUR_US for topic in LOGICAL_TOPICS}
+    return {topic: 6 * HOUR_US for topic in Topic}
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """Dedup horizon and lateness grace, in microseconds of event time."""
+    """Dedup horizon and lateness grace (microseconds of event time), and the pseudonym key.
+
+    ``pseudonym_key`` keys the hash that replaces viewer, visitor, reviewer and respondent
+    ids: the state never holds them raw, and without the key a guessable id cannot be
+    recovered from its hash by trying candidates.
+    """
 
     dedup_horizon_us: int = 10 * MINUTE_US
     grace_us: dict[str, int] = field(default_factory=_default_grace)
+    pseudonym_key: bytes = b""
 
-    def horizon_us(self, topic: str) -> int | None:
+    def horizon_us(self, topic: Topic) -> int | None:
         """Dedup horizon of a topic; ``None`` means unbounded."""
-        return self.dedup_horizon_us if topic in (INTERACTIONS, CLICKS) else None
+        return self.dedup_horizon_us if topic in BOUNDED_DEDUP_TOPICS else None
+
+    def viewer_hash(self, viewer_id: str) -> int:
+        """A stable 64-bit keyed hash of a viewer id (what reach counts)."""
+        digest = hashlib.blake2b(viewer_id.encode(), digest_size=8, key=self.pseudonym_key)
+        return int.from_bytes(digest.digest(), "big")
+
+    def pseudonym(self, person_id: str) -> str:
+        """A stable 128-bit keyed hash of a person's id, as hex (collisions: negligible)."""
+        digest = hashlib.blake2b(person_id.encode(), digest_size=16, key=self.pseudonym_key)
+        return digest.hexdigest()

@@ -1,8 +1,8 @@
-"""Where flushed KPI sets go: each sink behind the same small async interface."""
+"""Where flushed KPI sets go besides the KPI topic: each sink behind one small interface."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,18 +16,22 @@ class Flush:
 
     ``definitions`` holds the definition in force of the flush's campaigns that have one
     (for sinks that show a campaign's schedule, such as pacing in Prometheus).
+    ``sequences`` holds each campaign's flush sequence: it only grows, whichever worker
+    writes, so a sink can refuse a write older than what it holds.
     """
 
     kpi_sets: Sequence[KpiSet]
     updated_at_ms: int
     definitions: Mapping[str, CampaignDefined] = field(default_factory=dict)
+    sequences: Mapping[str, int] = field(default_factory=dict)
 
 
 class Sink(Protocol):
     """A destination of flushes.
 
     ``write`` retries transient failures itself and returns only once the flush is stored;
-    it raises only for errors that retrying cannot fix.
+    it isolates (logs and counts) what it cannot store of one KPI set or campaign, and
+    raises only for errors that leave it unable to work at all.
     """
 
     name: str
@@ -35,8 +39,11 @@ class Sink(Protocol):
     async def start(self) -> None:
         """Connect."""
 
-    async def write(self, flush: Flush) -> None:
-        """Store one flush."""
+    async def write(self, flush: Flush) -> Collection[str]:
+        """Store one flush; return the campaigns found to have lost earlier writes."""
+
+    async def lost(self, campaign_ids: Collection[str]) -> Collection[str]:
+        """The campaigns among these whose earlier writes the sink no longer holds."""
 
     def forget(self, campaign_ids: Iterable[str]) -> None:
         """Drop what is kept of campaigns whose partitions this worker no longer owns."""

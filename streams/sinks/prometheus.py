@@ -7,14 +7,14 @@ the last flush. Event-time windows are read from Redis or the KPI topic.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.domain.windows import ALL, CAMPAIGN
+from streams.domain.vocabulary import Scope, Window
 from streams.metrics import PREFIX
 from streams.sinks import Flush
 
@@ -47,10 +47,10 @@ class PrometheusSink(Collector):
     async def stop(self) -> None:
         """Nothing to release."""
 
-    async def write(self, flush: Flush) -> None:
-        """Keep the campaign-scope `all` sets of the flush."""
+    async def write(self, flush: Flush) -> Collection[str]:
+        """Keep the campaign-scope `all` sets of the flush (nothing is ever lost here)."""
         for kpi_set in flush.kpi_sets:
-            if kpi_set.scope != CAMPAIGN or kpi_set.window != ALL:
+            if kpi_set.scope != Scope.CAMPAIGN or kpi_set.window != Window.ALL:
                 continue
             kpis = kpi_set.kpis
             objective = kpis.get("objective")
@@ -72,6 +72,11 @@ class PrometheusSink(Collector):
             self._latest.move_to_end(kpi_set.campaign_id)
         while len(self._latest) > self.max_campaigns:
             self._latest.popitem(last=False)
+        return ()
+
+    async def lost(self, campaign_ids: Collection[str]) -> Collection[str]:
+        """Nothing: the series live in this process."""
+        return ()
 
     def forget(self, campaign_ids: Iterable[str]) -> None:
         """Drop campaigns whose partitions this worker no longer owns."""

@@ -1,84 +1,85 @@
-"""The Redis sink: live reads of contract v1, section 5.1.
+"""The Redis sink: live reads of contract section 5.1, on a single Redis or a Redis Cluster.
 
-One flush is ONE atomic call of a small Lua script that runs the flush's commands (atomic
-like ``MULTI``/``EXEC``, but one reply instead of one per command). For every KPI set:
+Every write of one campaign is ONE call of a small Lua script that touches keys of that
+campaign only — all of them carry the ``{<campaign_id>}`` hash tag, so they live in one
+Cluster slot, and the call declares them. The call:
 
-* the set's hash (:func:`redis_key`) is written with ``HSET`` (the fields are
-  :func:`hash_fields`); where a field can disappear (a definition that lost its budget, a
-  review moved to another influencer: :data:`~streams.domain.kpis.SHRINKING_LAYOUTS`) it is
-  deleted first, so no field lingers;
-* a windowed hash gets ``EXPIRE`` with the configured TTL of its window
-  (``Settings.ttl_s``). The TTL runs **from the write**, not from the window's end: event
-  time may be far behind processing time (a backfill, a late producer), and a TTL anchored
-  on the window would make old windows vanish the instant they are written. A window that
-  keeps changing keeps being extended; one that stops changing expires TTL after its last
-  write;
-* from influencer-scope ``all`` sets, the leaderboards ``kpi:{<cid>}:leaderboard:<kpi>``
-  (:data:`LEADERBOARD_KPIS`; a KPI absent from the set removes the influencer);
-* the indexes ``kpi:{<cid>}:influencers`` / ``kpi:{<cid>}:posts`` (id -> ``updated_at`` ms)
-  for every influencer / post set written (windowed influencer sets included).
+* refuses to run when Redis holds a newer write of the campaign: ``kpi:{<cid>}:flush_seq``
+  keeps the flush sequence of the last write, which only grows whichever worker writes
+  (streams.pipeline), so a frozen or rebalanced-away worker's late write never wins;
+* writes each KPI set's hash (:func:`redis_key`, fields :func:`hash_items`); where a field
+  can disappear (the `all` sets: a definition that lost its budget, a review moved to
+  another influencer) the hash is deleted first, so no field lingers;
+* gives windowed hashes ``EXPIRE`` with the TTL of their window, counted **from the
+  write**: event time may be far behind processing time (a backfill), and a TTL anchored on
+  the window's end would make old windows vanish as they are written;
+* from influencer-scope ``all`` sets, updates the leaderboards
+  ``kpi:{<cid>}:leaderboard:<kpi>`` (:data:`LEADERBOARD_KPIS`; an absent KPI removes the
+  influencer) and the id indexes ``kpi:{<cid>}:influencers`` / ``kpi:{<cid>}:posts``;
+* publishes ``{"campaign_id", "keys"}`` on ``kpi:updates`` (cluster-wide pub/sub).
 
-Then, per campaign of the flush: ``kpi:campaigns`` (campaign id -> ``updated_at`` ms) and,
-when the flush holds the campaign's ``all`` set, ``kpi:campaigns:<objective>`` for its
-``objective`` while the campaign is removed from the other objectives' sets (a redefinition
-moves it; a campaign without an objective is in none). When the flush does not hold that
-set, the campaign's score is refreshed (``ZADD XX``) in whichever objective set holds it.
-Last, one ``PUBLISH`` on ``kpi:updates`` per campaign: ``{"campaign_id", "keys"}`` with the
-hash keys written for it (sorted), inside the same script call.
+The global indexes ``kpi:campaigns`` and ``kpi:campaigns:<objective>`` hold campaigns of
+every slot, so each is written by a call of its own (one key, one slot): scores are set with
+``GT`` (only later updates win) and a campaign leaves the sets of its former objectives
+only if its score there is older than this write (docs/contract-decisions.md, "Redis").
 
-Everything is written with absolute values (never ``HINCRBY``/``ZINCRBY``), so writing the
-same flush twice leaves the same state, and a call retried after a connection lost during
-it is harmless.
+Everything is written with absolute values, so writing the same flush twice leaves the same
+state. Transient failures (connection lost, timeouts, a loading or failing-over server) are
+retried for ever (streams.retry); an error of one campaign's call (say, a key of the wrong
+type) is logged with the campaign's keys and counted, and the other campaigns are written.
 
-Transient failures (connection refused or lost, timeouts, a server still loading its data,
-a replica that became read-only during a failover) are retried for ever with capped
-exponential backoff; ``write`` never drops a flush. Any other Redis error is raised.
-
-Note: ``kpi:campaigns*`` have no hash tag, so one call spans several slots; this sink
-targets a standalone Redis (or a proxy that allows it), not Redis Cluster.
+A campaign is *lost* when its ``flush_seq`` key is gone although this sink wrote it (Redis
+was flushed, or restarted without persistence), or when Redis restarted at all (its
+``run_id`` changed: data from an older snapshot may be back): the pipeline then writes the
+campaign's KPI sets whole again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import hiredis
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     BusyLoadingError,
+    ClusterDownError,
     ConnectionError,
     MasterDownError,
     NoScriptError,
     ReadOnlyError,
+    ResponseError,
     TimeoutError,
     TryAgainError,
 )
 
 from streams.codec import dumps, loads
-from streams.config import Settings
+from streams.config import Settings, redacted
 from streams.domain.engine import KpiSet
-from streams.domain.events import OBJECTIVES
-from streams.domain.kpis import SHRINKING_LAYOUTS
-from streams.domain.windows import ALL, INFLUENCER, POST
+from streams.domain.kpis import ATTRIBUTES, LEADERBOARD_KPIS
+from streams.domain.vocabulary import OBJECTIVES, Scope, Window
+from streams.retry import retry_forever
 from streams.sinks import Flush
 
 __all__ = [
     "LEADERBOARD_KPIS",
     "META_FIELDS",
     "UPDATES_CHANNEL",
+    "Call",
     "RedisSink",
+    "campaign_calls",
     "campaigns_key",
     "client_from_url",
     "encode_value",
-    "flush_commands",
+    "flush_seq_key",
     "hash_fields",
+    "hash_items",
+    "index_calls",
     "index_key",
     "key_for",
     "leaderboard_key",
@@ -91,12 +92,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LEADERBOARD_KPIS: Final[tuple[str, ...]] = (
-    "engagements", "reach", "clicks_valid", "orders", "revenue_minor",
-)
 UPDATES_CHANNEL: Final = "kpi:updates"
 META_FIELDS: Final[tuple[str, ...]] = ("updated_at", "window_start", "window_end")
 """Hash fields that are not KPIs (integers: epoch ms, epoch seconds, epoch seconds)."""
+_TEXT_FIELDS: Final = frozenset(ATTRIBUTES) - {"published_at"}
 
 TRANSIENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
     ConnectionError,  # BusyLoadingError is one
@@ -105,6 +104,7 @@ TRANSIENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
     ReadOnlyError,
     MasterDownError,
     TryAgainError,
+    ClusterDownError,
     OSError,
 )
 
@@ -117,12 +117,12 @@ def key_for(
 ) -> str:
     """The hash key of a KPI set (contract 5.1); ``scope_id`` is ignored at campaign scope."""
     head = f"kpi:{{{campaign_id}}}:{scope}"
-    if scope in (INFLUENCER, POST):
+    if scope in (Scope.INFLUENCER, Scope.POST):
         if scope_id is None:
             raise ValueError(f"scope {scope} needs an id")
         head = f"{head}:{scope_id}"
-    if window == ALL:
-        return f"{head}:{ALL}"
+    if window == Window.ALL:
+        return f"{head}:{Window.ALL}"
     if start is None:
         raise ValueError(f"window {window} needs a start")
     return f"{head}:{window}:{start}"
@@ -143,6 +143,11 @@ def leaderboard_key(campaign_id: str, kpi: str) -> str:
 def index_key(campaign_id: str, scope: str) -> str:
     """``kpi:{<cid>}:influencers`` or ``kpi:{<cid>}:posts``."""
     return f"kpi:{{{campaign_id}}}:{scope}s"
+
+
+def flush_seq_key(campaign_id: str) -> str:
+    """``kpi:{<cid>}:flush_seq``: the flush sequence of the campaign's last write."""
+    return f"kpi:{{{campaign_id}}}:flush_seq"
 
 
 def campaigns_key() -> str:
@@ -167,9 +172,9 @@ _AS_IS: Final = frozenset({int, float, str})
 def encode_value(name: str, value: object) -> str:
     """One KPI as hash field text.
 
-    Integers as decimal text; floats as ``repr`` (the shortest decimal that reads back as the
-    same double, always with a ``.``, an exponent, or ``inf``/``nan``, so never mistaken for
-    an integer); ``target_progress`` (a mapping) as a JSON object; strings as they are.
+    Integers as decimal text (exact however large); floats as ``repr`` (the shortest decimal
+    that reads back as the same double, always with a ``.``, an exponent, or ``inf``/``nan``,
+    so never mistaken for an integer); object KPIs as JSON objects; strings as they are.
     """
     if isinstance(value, bool):
         raise TypeError(f"KPI {name} is a boolean")
@@ -215,11 +220,11 @@ def _text(raw: str | bytes) -> str:
 
 
 def parse_value(name: str, raw: str | bytes) -> object:
-    """Inverse of :func:`encode_value`: int, float, dict (``target_progress``) or str."""
+    """Inverse of :func:`encode_value`: int, float, dict (object KPIs) or str (attributes)."""
     text = _text(raw)
-    if name == "objective":
+    if name in _TEXT_FIELDS:
         return text
-    if name == "target_progress" or text.startswith("{"):
+    if text.startswith("{"):
         parsed: object = loads(text)
         return parsed
     stripped = text[1:] if text.startswith("-") else text
@@ -238,25 +243,175 @@ def parse_fields(fields: Mapping[str, str] | Mapping[bytes, bytes]) -> dict[str,
 
 def redacted_url(url: str) -> str:
     """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    return redacted(url)
 
 
-def client_from_url(url: str, *, decode_responses: bool = False) -> Redis:
-    """An asyncio client without redis-py's own retries (callers decide how to retry)."""
-    return Redis.from_url(
-        url,
-        decode_responses=decode_responses,
-        retry=Retry(NoBackoff(), 0),
-        socket_connect_timeout=2.0,
-        socket_timeout=10.0,
+def client_from_url(
+    url: str, *, decode_responses: bool = False, cluster: bool = False, **options: Any
+) -> Redis:
+    """An asyncio client without redis-py's own retries (callers decide how to retry).
+
+    With ``cluster``, a Redis Cluster client (typed as :class:`Redis`: the commands used
+    here are common to both).
+    """
+    common: dict[str, Any] = {
+        "decode_responses": decode_responses,
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 10.0,
+        **options,
+    }
+    if cluster:
+        return cast(Redis, RedisCluster.from_url(url, **common))
+    return Redis.from_url(url, retry=Retry(NoBackoff(), 0), **common)
+
+
+# --------------------------------------------------------------------------------------------
+# Script calls
+
+
+@dataclass(slots=True)
+class Call:
+    """One script call: the keys it declares (all in one slot) and its arguments."""
+
+    campaign_id: str | None  # None for the global indexes
+    keys: list[str] = field(default_factory=list)
+    argv: list[Scalar] = field(default_factory=list)
+
+    def add(self, *command: Scalar) -> None:
+        """Append a command: its argument count, then its arguments."""
+        self.argv.append(len(command))
+        self.argv.extend(command)
+
+
+# Refuses an older write, then runs the flattened commands. Returns 1 when the campaign's
+# flush_seq key existed, 0 when it did not (a new campaign, or lost data), -1 when refused.
+_CAMPAIGN_SCRIPT: Final = """
+local seq = tonumber(ARGV[1])
+local held = redis.call('GET', KEYS[1])
+if held and tonumber(held) > seq then
+  return -1
+end
+redis.call('SET', KEYS[1], ARGV[1])
+local i = 2
+local n = #ARGV
+while i <= n do
+  local argc = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + argc + 1
+end
+if held then
+  return 1
+end
+return 0
+"""
+# One global index: ARGV = now, then members to add, '|', members to drop if older than now.
+_INDEX_SCRIPT: Final = """
+local now = ARGV[1]
+local i = 2
+while ARGV[i] ~= '|' do
+  redis.call('ZADD', KEYS[1], 'GT', now, ARGV[i])
+  i = i + 1
+end
+i = i + 1
+while i <= #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) < tonumber(now) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+  i = i + 1
+end
+return 1
+"""
+# Refresh the score of members already in the set (a campaign whose objective this flush
+# does not say): ARGV = now, members.
+_REFRESH_SCRIPT: Final = """
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', 'GT', ARGV[1], ARGV[i])
+end
+return 1
+"""
+_SCRIPTS: Final = {
+    name: (text, hashlib.sha1(text.encode()).hexdigest())
+    for name, text in (
+        ("campaign", _CAMPAIGN_SCRIPT), ("index", _INDEX_SCRIPT), ("refresh", _REFRESH_SCRIPT),
     )
+}
+_MAX_MEMBERS_PER_COMMAND: Final = 1000
+
+
+def campaign_calls(flush: Flush, ttl_s: Mapping[str, int]) -> list[Call]:
+    """One script call per campaign of the flush, in order (pure; see the module docstring)."""
+    now = flush.updated_at_ms
+    calls: dict[str, Call] = {}
+    members: dict[str, dict[str, list[Scalar]]] = {}  # cid -> sorted set -> score, member...
+    removed: dict[str, dict[str, list[str]]] = {}  # cid -> sorted set -> members to remove
+    written: dict[str, list[str]] = {}
+    for kpi_set in flush.kpi_sets:
+        cid = kpi_set.campaign_id
+        call = calls.get(cid)
+        if call is None:
+            call = calls[cid] = Call(cid, [flush_seq_key(cid)], [flush.sequences.get(cid, 0)])
+            members[cid], removed[cid], written[cid] = {}, {}, []
+        key = redis_key(kpi_set)
+        if kpi_set.window == Window.ALL:
+            call.add("DEL", key)
+        call.add("HSET", key, *hash_items(kpi_set, now))
+        if kpi_set.window != Window.ALL:
+            call.add("EXPIRE", key, ttl_s[kpi_set.window])
+        written[cid].append(key)
+        if kpi_set.scope in (Scope.INFLUENCER, Scope.POST):
+            members[cid].setdefault(index_key(cid, kpi_set.scope), []).extend(
+                (now, kpi_set.scope_id)
+            )
+            if kpi_set.scope == Scope.INFLUENCER and kpi_set.window == Window.ALL:
+                _leaderboards(kpi_set, members[cid], removed[cid])
+    step = 2 * _MAX_MEMBERS_PER_COMMAND
+    for cid, call in calls.items():
+        for key, scored in members[cid].items():
+            for i in range(0, len(scored), step):
+                call.add("ZADD", key, *scored[i : i + step])
+        for key, gone in removed[cid].items():
+            for i in range(0, len(gone), _MAX_MEMBERS_PER_COMMAND):
+                call.add("ZREM", key, *gone[i : i + _MAX_MEMBERS_PER_COMMAND])
+        keys = sorted(set(written[cid]))
+        message = {"campaign_id": cid, "keys": keys}
+        call.add("PUBLISH", UPDATES_CHANNEL, dumps(message).decode("utf-8"))
+        call.keys.extend(sorted({*keys, *members[cid], *removed[cid]}))
+    return list(calls.values())
+
+
+def index_calls(flush: Flush) -> list[tuple[str, Call]]:
+    """The global index calls of a flush: (script, call), one key each."""
+    now = flush.updated_at_ms
+    campaigns = sorted({kpi_set.campaign_id for kpi_set in flush.kpi_sets})
+    objectives: dict[str, str | None] = {}
+    for kpi_set in flush.kpi_sets:
+        if kpi_set.scope == Scope.CAMPAIGN and kpi_set.window == Window.ALL:
+            objective = kpi_set.kpis.get("objective")
+            objectives[kpi_set.campaign_id] = objective if isinstance(objective, str) else None
+    calls = [("index", Call(None, [campaigns_key()], [now, *campaigns, "|"]))]
+    unknown = [cid for cid in campaigns if cid not in objectives]
+    for objective in OBJECTIVES:
+        adding = [cid for cid, o in sorted(objectives.items()) if o == objective]
+        dropping = [cid for cid, o in sorted(objectives.items()) if o != objective]
+        if adding or dropping:
+            call = Call(None, [objective_key(objective)], [now, *adding, "|", *dropping])
+            calls.append(("index", call))
+        if unknown:
+            calls.append(("refresh", Call(None, [objective_key(objective)], [now, *unknown])))
+    return calls
+
+
+def _leaderboards(
+    kpi_set: KpiSet, members: dict[str, list[Scalar]], removed: dict[str, list[str]]
+) -> None:
+    for kpi in LEADERBOARD_KPIS:
+        key = leaderboard_key(kpi_set.campaign_id, kpi)
+        value = kpi_set.kpis.get(kpi)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            members.setdefault(key, []).extend((value, kpi_set.scope_id))
+        else:
+            removed.setdefault(key, []).append(kpi_set.scope_id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,7 +419,7 @@ def client_from_url(url: str, *, decode_responses: bool = False) -> Redis:
 
 
 class RedisSink:
-    """Writes each flush to Redis in one transaction (see the module docstring)."""
+    """Writes each flush to Redis, one script call per campaign (see the module docstring)."""
 
     name = "redis"
 
@@ -274,24 +429,31 @@ class RedisSink:
         *,
         client: Redis | None = None,
         on_error: Callable[[BaseException], None] | None = None,
-        initial_backoff_s: float = 0.1,
-        max_backoff_s: float = 5.0,
+        on_set_error: Callable[[str], None] | None = None,
     ) -> None:
-        """Prepare the sink; ``client`` replaces the one built from ``settings.redis_url``."""
-        self._url = settings.redis_url
+        """Prepare the sink; ``client`` replaces the one built from the settings."""
+        self._settings = settings
         self._ttl_s = dict(settings.ttl_s)
         self._client = client
         self._owns_client = client is None
         self._on_error = on_error
-        self._initial_backoff_s = initial_backoff_s
-        self._max_backoff_s = max_backoff_s
+        self._on_set_error = on_set_error
+        # Campaigns this sink wrote, so a missing flush_seq key means lost, not new.
+        self._written: set[str] = set()
+        self._run_ids: frozenset[str] | None = None
 
     @property
     def client(self) -> Redis:
         """The client (built on first use)."""
         if self._client is None:
-            self._client = client_from_url(self._url)
+            from streams.connections import redis_client  # noqa: PLC0415 (no import cycle)
+
+            self._client = redis_client(self._settings)
         return self._client
+
+    @property
+    def _cluster(self) -> bool:
+        return isinstance(self.client, RedisCluster)
 
     async def start(self) -> None:
         """Build the client. Connecting is lazy: an absent Redis must not stop the worker."""
@@ -304,81 +466,122 @@ class RedisSink:
             self._client = None
 
     def forget(self, campaign_ids: Iterable[str]) -> None:
-        """Nothing to drop: Redis keeps every campaign's KPIs, whoever computes them."""
+        """Stop watching campaigns another worker writes now."""
+        self._written.difference_update(campaign_ids)
 
-    async def write(self, flush: Flush) -> None:
-        """Store one flush; retry transient failures until it is stored."""
-        if not flush.kpi_sets:
-            return
-        delay = self._initial_backoff_s
-        outage = False
-        while True:
-            try:
-                await self._write_once(flush)
-            except TRANSIENT_ERRORS as error:
-                if self._on_error is not None:
-                    self._on_error(error)
-                if not outage:
-                    outage = True
-                    log.warning(
-                        "Redis unavailable at %s (%s: %s); retrying",
-                        redacted_url(self._url),
-                        type(error).__name__,
-                        error,
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_backoff_s)
-                continue
-            except Exception as error:
-                if self._on_error is not None:
-                    self._on_error(error)
-                raise
-            if outage:
-                log.info("Redis at %s is available again", redacted_url(self._url))
-            return
+    async def write(self, flush: Flush) -> Collection[str]:
+        """Store one flush; retry transient failures until it is stored.
 
-    async def _write_once(self, flush: Flush) -> None:
-        """Run the flush's commands as one atomic script call.
-
-        A Lua script runs atomically, like MULTI/EXEC, but answers once instead of once per
-        command, and the whole call is packed by hiredis in C: a flush writes thousands of
-        hashes, and packing and reading them one by one cost more than all KPI computing.
+        Returns the campaigns whose earlier writes Redis had lost.
         """
-        payload = script_arguments(flush_commands(flush, self._ttl_s))
+        if not flush.kpi_sets:
+            return ()
+        calls = campaign_calls(flush, self._ttl_s)
+        replies = await self._run("writing a flush", [("campaign", call) for call in calls])
+        lost: set[str] = set()
+        for call, reply in zip(calls, replies, strict=True):
+            cid = cast(str, call.campaign_id)
+            if isinstance(reply, Exception):
+                self._set_failed(cid, call, reply)
+            elif reply == 0 and cid in self._written:
+                lost.add(cid)
+            self._written.add(cid)
+        indexes = index_calls(flush)
+        replies = await self._run("updating the campaign indexes", indexes)
+        for (_, call), reply in zip(indexes, replies, strict=True):
+            if isinstance(reply, Exception):
+                self._set_failed(None, call, reply)
+        return lost
+
+    async def lost(self, campaign_ids: Collection[str]) -> Collection[str]:
+        """The campaigns among these whose ``flush_seq`` key vanished, or all on a restart."""
+        watched = sorted(set(campaign_ids) & self._written)
+        if not watched:
+            return ()
+        try:
+            run_ids = await self._server_ids()
+            exists = await self._pipeline(("EXISTS", flush_seq_key(cid)) for cid in watched)
+        except TRANSIENT_ERRORS:
+            return ()  # unknown for now; the next write or check will tell
+        restarted = self._run_ids is not None and run_ids != self._run_ids
+        self._run_ids = run_ids
+        if restarted:
+            log.warning("Redis restarted (run id changed): writing every campaign again")
+            return watched
+        return [cid for cid, found in zip(watched, exists, strict=True) if found == 0]
+
+    def _set_failed(self, campaign_id: str | None, call: Call, error: Exception) -> None:
+        where = f"campaign {campaign_id}" if campaign_id is not None else "a campaign index"
+        log.error("Redis refused the write of %s (keys %s): %s", where, call.keys[:5], error)
+        if self._on_set_error is not None:
+            self._on_set_error(where)
+
+    async def _server_ids(self) -> frozenset[str]:
+        info = await self.client.info("server")
+        if self._cluster:
+            return frozenset(str(node["run_id"]) for node in cast(dict[Any, Any], info).values())
+        return frozenset({str(info["run_id"])})
+
+    async def _run(self, what: str, calls: Sequence[tuple[str, Call]]) -> list[Any]:
+        """Run script calls, loading the scripts when Redis lost them; retry outages."""
+
+        async def attempt() -> list[Any]:
+            replies = await self._pipeline(
+                ("EVALSHA", _SCRIPTS[script][1], len(call.keys), *call.keys, *call.argv)
+                for script, call in calls
+            )
+            if any(isinstance(reply, NoScriptError) for reply in replies):
+                await self._load_scripts()
+                replies = await self._pipeline(
+                    ("EVALSHA", _SCRIPTS[script][1], len(call.keys), *call.keys, *call.argv)
+                    for script, call in calls
+                )
+            return replies
+
+        return await retry_forever(
+            attempt,
+            what=f"Redis at {redacted_url(self._settings.redis_url)}: {what}",
+            transient=TRANSIENT_ERRORS,
+            log=log,
+            on_error=self._on_error,
+        )
+
+    async def _load_scripts(self) -> None:
+        for text, _ in _SCRIPTS.values():
+            if self._cluster:
+                cluster = cast(RedisCluster, self.client)
+                await cluster.script_load(text)  # redis-py loads it on every primary
+            else:
+                await self.client.script_load(text)
+
+    async def _pipeline(self, commands: Iterable[tuple[Scalar, ...]]) -> list[Any]:
+        """Send commands, read every reply; an error reply comes back as its exception."""
+        commands = list(commands)
+        if self._cluster:
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
+        # One buffer packed by hiredis in C, one round trip: a flush writes thousands of
+        # hashes, and packing them argument by argument in Python cost more than the KPIs.
         pool = self.client.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            try:
-                await self._evalsha(connection, payload)
-            except NoScriptError:  # a restarted or flushed Redis: load the script again
-                await connection.send_packed_command(_pack("EVAL", _APPLY_SCRIPT, 0, *payload))
-                await connection.read_response()
+            await connection.send_packed_command(
+                b"".join(_pack(*command) for command in commands)
+            )
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
+            return replies
         except BaseException:
             await connection.disconnect()
             raise
         finally:
             await pool.release(connection)
-
-    @staticmethod
-    async def _evalsha(connection: Any, payload: list[Scalar]) -> None:
-        await connection.send_packed_command(_pack("EVALSHA", _APPLY_SCRIPT_SHA, 0, *payload))
-        await connection.read_response()
-
-
-# Runs the commands flattened by script_arguments: each is its argument count, then its
-# arguments. (Lua's unpack takes a few thousand values at most, hence the chunked ZADDs.)
-_APPLY_SCRIPT: Final = """
-local i = 1
-local n = #ARGV
-while i <= n do
-  local argc = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + argc))
-  i = i + argc + 1
-end
-return n
-"""
-_APPLY_SCRIPT_SHA: Final = hashlib.sha1(_APPLY_SCRIPT.encode()).hexdigest()
-_MAX_MEMBERS_PER_COMMAND: Final = 1000
 
 
 def _pack(*parts: Scalar) -> bytes:
@@ -386,83 +589,3 @@ def _pack(*parts: Scalar) -> bytes:
     packed: bytes = hiredis.pack_command(parts)  # type: ignore[arg-type]
     return packed
 
-
-def script_arguments(commands: Iterable[Command]) -> list[Scalar]:
-    """Flatten commands for the script: each one's argument count, then its arguments."""
-    arguments: list[Scalar] = []
-    for command in commands:
-        arguments.append(len(command))
-        arguments.extend(command)
-    return arguments
-
-
-Command = tuple[Scalar, ...]
-
-
-def flush_commands(flush: Flush, ttl_s: Mapping[str, int]) -> list[Command]:
-    """The commands of one flush's transaction, in order (pure; see the module docstring).
-
-    Sorted-set members are gathered per key, one ZADD (or ZREM) per key and flush. A hash is
-    deleted before it is rewritten only where a field can disappear
-    (:data:`~streams.domain.kpis.SHRINKING_LAYOUTS`); elsewhere fields only ever appear, so
-    HSET alone leaves exactly the new set.
-    """
-    now = flush.updated_at_ms
-    commands: list[Command] = []
-    keys_by_campaign: dict[str, list[str]] = {}
-    objective_by_campaign: dict[str, str | None] = {}
-    members: dict[str, list[str | int | float]] = {}  # sorted set -> score, member, ...
-    removed: dict[str, list[str]] = {}  # sorted set -> members to remove
-    for kpi_set in flush.kpi_sets:
-        cid = kpi_set.campaign_id
-        key = redis_key(kpi_set)
-        if (kpi_set.scope, kpi_set.window) in SHRINKING_LAYOUTS:
-            commands.append(("DEL", key))
-        commands.append(("HSET", key, *hash_items(kpi_set, now)))
-        if kpi_set.window != ALL:
-            commands.append(("EXPIRE", key, ttl_s[kpi_set.window]))
-        keys_by_campaign.setdefault(cid, []).append(key)
-        if kpi_set.scope in (INFLUENCER, POST):
-            members.setdefault(index_key(cid, kpi_set.scope), []).extend((now, kpi_set.scope_id))
-            if kpi_set.scope == INFLUENCER and kpi_set.window == ALL:
-                _leaderboards(kpi_set, members, removed)
-        elif kpi_set.window == ALL:
-            objective = kpi_set.kpis.get("objective")
-            objective_by_campaign[cid] = objective if isinstance(objective, str) else None
-    step = 2 * _MAX_MEMBERS_PER_COMMAND
-    for key, scored in members.items():
-        commands.extend(("ZADD", key, *scored[i : i + step]) for i in range(0, len(scored), step))
-    for key, gone in removed.items():
-        commands.extend(
-            ("ZREM", key, *gone[i : i + _MAX_MEMBERS_PER_COMMAND])
-            for i in range(0, len(gone), _MAX_MEMBERS_PER_COMMAND)
-        )
-    for cid, keys in keys_by_campaign.items():
-        commands.append(("ZADD", campaigns_key(), now, cid))
-        if cid in objective_by_campaign:
-            objective = objective_by_campaign[cid]
-            for other in sorted(OBJECTIVES):
-                if other != objective:
-                    commands.append(("ZREM", objective_key(other), cid))
-            if objective is not None:
-                commands.append(("ZADD", objective_key(objective), now, cid))
-        else:
-            for objective in sorted(OBJECTIVES):
-                commands.append(("ZADD", objective_key(objective), "XX", now, cid))
-        message = {"campaign_id": cid, "keys": sorted(set(keys))}
-        commands.append(("PUBLISH", UPDATES_CHANNEL, dumps(message).decode("utf-8")))
-    return commands
-
-
-def _leaderboards(
-    kpi_set: KpiSet,
-    members: dict[str, list[str | int | float]],
-    removed: dict[str, list[str]],
-) -> None:
-    for kpi in LEADERBOARD_KPIS:
-        key = leaderboard_key(kpi_set.campaign_id, kpi)
-        value = kpi_set.kpis.get(kpi)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            members.setdefault(key, []).extend((value, kpi_set.scope_id))
-        else:
-            removed.setdefault(key, []).append(kpi_set.scope_id)
