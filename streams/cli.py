@@ -8,20 +8,21 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from streams.config import Settings
+from streams.config import Settings, SettingsError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="campaign-kpi",
-        description="Real-time KPIs for influencer-marketing campaigns (contract v1).",
+        description="Real-time KPIs for influencer-marketing campaigns (contract v2, "
+        "docs/contract.md). Settings come from environment variables (README, 'Settings').",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     replay = commands.add_parser(
         "replay",
         help="compute the KPIs of a JSON Lines file of records (batch replay)",
-        description="Apply contract v1 to the records of FILE in file order and write the "
+        description="Apply the contract to the records of FILE in file order and write the "
         "final KPI sets (the KPI topic's values, sorted by key) to OUT.",
     )
     replay.add_argument("file", metavar="FILE", help="JSON Lines input; '-' reads stdin")
@@ -83,6 +84,17 @@ def _parser() -> argparse.ArgumentParser:
                           help="share of clicks from bots and link-preview fetchers")
     simulate.add_argument("--invalid", type=float, default=0.005, metavar="SHARE")
     simulate.add_argument("--id-prefix", default="sim-", help="campaign id prefix")
+    republish = commands.add_parser(
+        "republish",
+        help="make the running workers write campaigns' KPI sets into Redis again",
+        description="Ask the running workers to rewrite the KPI sets of the given campaigns "
+        "(all campaigns Redis lists when none is given) from their committed state, and wait "
+        "until they have. Workers also do it by themselves when Redis loses its data. "
+        "Exit status: 0 done, 1 not every campaign rewritten in time, 2 Redis unreachable.",
+    )
+    republish.add_argument("campaigns", nargs="*", metavar="CAMPAIGN")
+    republish.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                           help="seconds to wait for the workers (default 60)")
     demo = commands.add_parser(
         "demo",
         help="run the worker and the simulator against the services and show live KPIs",
@@ -109,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit status is the return value."""
     args = _parser().parse_args(argv)
     gc.set_threshold(*GC_THRESHOLDS)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"campaign-kpi: {error}", file=sys.stderr)
+        return 2
     if args.command == "worker":
         from streams.worker import run_worker  # noqa: PLC0415
 
@@ -138,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams import simulate  # noqa: PLC0415
 
         return simulate.main_from_args(args, settings)
+    if args.command == "republish":
+        from streams import operations  # noqa: PLC0415
+
+        return operations.main(args.campaigns, args.timeout, settings)
     if args.command == "demo":
         from streams import demo  # noqa: PLC0415
 

@@ -55,12 +55,29 @@ SINK_CHECK_INTERVAL_S: Final = 1.0
 class InputRecord(Protocol):
     """One consumed Kafka record of an input topic (aiokafka's ``ConsumerRecord``)."""
 
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int  # milliseconds since the epoch
-    key: bytes | None
-    value: bytes | None
+    @property
+    def topic(self) -> str:
+        """The full topic name."""
+
+    @property
+    def partition(self) -> int:
+        """The partition number."""
+
+    @property
+    def offset(self) -> int:
+        """The record's offset."""
+
+    @property
+    def timestamp(self) -> int:
+        """The record timestamp, milliseconds since the epoch."""
+
+    @property
+    def key(self) -> bytes | None:
+        """The key."""
+
+    @property
+    def value(self) -> bytes | None:
+        """The value (None: a tombstone)."""
 
 
 class InputControl(Protocol):
@@ -112,7 +129,9 @@ class Pipeline:
         stores: StoreFactory,
         sinks: Sequence[Sink],
         metrics: PipelineMetrics,
+        *,
         clock: Callable[[], float] = time.time,
+        sink_check_interval_s: float = SINK_CHECK_INTERVAL_S,
     ) -> None:
         """Own no partition until they are assigned (or records of one arrive)."""
         self.settings = settings
@@ -134,6 +153,7 @@ class Pipeline:
         # campaigns the sinks reported lost (to write whole again).
         self._sinking: asyncio.Task[None] | None = None
         self._lost: set[str] = set()
+        self._check_interval_s = sink_check_interval_s
         self._checked_at = 0.0
 
     async def start(self) -> None:
@@ -170,13 +190,13 @@ class Pipeline:
         restored offsets, so the rest of its records in this fetch are dropped (they come
         again).
         """
-        await self._follow_assignment()
+        # Opened now means sought back: this fetch's records of those partitions come again.
+        reopened = await self._follow_assignment()
         await fault_point(self.settings, "fetched")
         metrics = self.metrics
         outcomes = metrics.event_outcome
         batch_max = self.settings.batch_max
         now_us = int(self.clock() * 1_000_000)
-        reopened: set[int] = set()
         for record in records:
             number = record.partition
             if number in reopened or number in self._stale:
@@ -251,6 +271,7 @@ class Pipeline:
         self._flushes += 1
         updated_at_ms = int(self.clock() * 1000)
         for_sinks: list[KpiSet] = []
+        whole: set[str] = set()
         sequences: dict[str, int] = {}
         definitions: dict[str, CampaignDefined] = {}
         committed: dict[tuple[str, int], int] = {}
@@ -287,6 +308,7 @@ class Pipeline:
                     kpi_set for kpi_set in part.engine.all_sets()
                     if kpi_set.campaign_id in part.republish and kpi_set.key not in written
                 ]
+                whole |= part.republish
                 part.republish = set()
             for_sinks.extend(sets)
             for cid in {kpi_set.campaign_id for kpi_set in sets}:
@@ -301,7 +323,7 @@ class Pipeline:
         await fault_point(self.settings, "committed")
         await self.settle()
         # Committed: the sinks are written while the next records are applied.
-        flush = Flush(for_sinks, updated_at_ms, definitions, sequences)
+        flush = Flush(for_sinks, updated_at_ms, definitions, sequences, frozenset(whole))
         self._sinking = asyncio.create_task(self._write_sinks(flush, self._flushes))
 
     async def settle(self) -> None:
@@ -333,7 +355,7 @@ class Pipeline:
     async def _check_sinks(self) -> None:
         """Every second or so, ask the sinks whether they lost what they were given."""
         now = time.monotonic()
-        if now - self._checked_at < SINK_CHECK_INTERVAL_S or not self._partitions:
+        if now - self._checked_at < self._check_interval_s or not self._partitions:
             return
         self._checked_at = now
         campaigns = [cid for part in self._partitions.values() for cid in part.engine.campaigns]
@@ -354,17 +376,19 @@ class Pipeline:
                 )
                 part.republish |= found
 
-    async def _follow_assignment(self) -> None:
-        """Release the partitions no longer assigned and open the new ones."""
+    async def _follow_assignment(self) -> set[int]:
+        """Release the partitions no longer assigned and open the new ones (returned)."""
         assignment, self._assignment = self._assignment, None
         if assignment is None:
-            return
+            return set()
         self._stale.clear()
         for number in list(self._partitions):
             if number not in assignment:
                 await self._release(number)
-        for number in sorted(assignment - self._partitions.keys()):
+        opened = set(assignment - self._partitions.keys())
+        for number in sorted(opened):
             await self._open(number)
+        return opened
 
     async def _release(self, number: int) -> None:
         """Forget a partition: its unflushed work is redone by whoever opens it next."""

@@ -17,13 +17,15 @@ class Flush:
     ``definitions`` holds the definition in force of the flush's campaigns that have one
     (for sinks that show a campaign's schedule, such as pacing in Prometheus).
     ``sequences`` holds each campaign's flush sequence: it only grows, whichever worker
-    writes, so a sink can refuse a write older than what it holds.
+    writes, so a sink can refuse a write older than what it holds. ``whole`` names the
+    campaigns whose every KPI set the flush writes (after a restore, or a loss).
     """
 
     kpi_sets: Sequence[KpiSet]
     updated_at_ms: int
     definitions: Mapping[str, CampaignDefined] = field(default_factory=dict)
     sequences: Mapping[str, int] = field(default_factory=dict)
+    whole: frozenset[str] = frozenset()
 
 
 class Sink(Protocol):

@@ -483,7 +483,7 @@ class RedisSink:
             cid = cast(str, call.campaign_id)
             if isinstance(reply, Exception):
                 self._set_failed(cid, call, reply)
-            elif reply == 0 and cid in self._written:
+            elif reply == 0 and cid in self._written and cid not in flush.whole:
                 lost.add(cid)
             self._written.add(cid)
         indexes = index_calls(flush)

@@ -126,6 +126,8 @@ async def snapshot(client: aioredis.Redis, cids: Sequence[str]) -> dict[str, Any
             kind = await client.type(key)
             if kind == "hash":
                 value: Any = await client.hgetall(key)
+            elif kind == "string":
+                value = await client.get(key)
             else:
                 value = await client.zrange(key, 0, -1, withscores=True)
             state[key] = (kind, value, await client.ttl(key) > 0)
@@ -178,12 +180,17 @@ async def test_a_flush_writes_exactly_the_contract_keys(
         f"kpi:{{{a}}}:influencer:i1:1h:{T + H}",
         f"kpi:{{{a}}}:post:p:1:all",
     }
+    present = ("engagements", "reach", "clicks_valid", "orders", "revenue_minor")
+    assert set(present) < set(LEADERBOARD_KPIS)  # the others are absent from these sets
     assert await campaign_keys(client, a) == hashes | {
         f"kpi:{{{a}}}:influencers",
         f"kpi:{{{a}}}:posts",
-        *(f"kpi:{{{a}}}:leaderboard:{kpi}" for kpi in LEADERBOARD_KPIS),
+        f"kpi:{{{a}}}:flush_seq",
+        *(f"kpi:{{{a}}}:leaderboard:{kpi}" for kpi in present),
     }
-    assert await campaign_keys(client, b) == {f"kpi:{{{b}}}:campaign:all"}
+    assert await campaign_keys(client, b) == {
+        f"kpi:{{{b}}}:campaign:all", f"kpi:{{{b}}}:flush_seq",
+    }
 
     for kpi_set in sets:
         key = redis_key(kpi_set)
@@ -274,17 +281,62 @@ async def test_an_objective_change_moves_the_campaign(
     assert await client.zscore("kpi:campaigns", a) == NOW_MS + 2
 
 
-async def test_an_error_retrying_cannot_fix_is_raised_and_counted(
-    client: aioredis.Redis, redis_url: str, campaign_ids: Callable[[str], str]
+async def test_an_error_retrying_cannot_fix_is_isolated_logged_and_counted(
+    client: aioredis.Redis,
+    redis_url: str,
+    campaign_ids: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    a = campaign_ids("a")
+    a, b = campaign_ids("a"), campaign_ids("b")
     await client.set(f"kpi:{{{a}}}:leaderboard:orders", "not a sorted set")
-    errors: list[BaseException] = []
-    failing = RedisSink(Settings(redis_url=redis_url), client=client, on_error=errors.append)
-    kpi_set = KpiSet(a, "influencer", "i1", "all", None, None, {"orders": 1})
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        await asyncio.wait_for(failing.write(Flush([kpi_set], NOW_MS)), 5)
-    assert len(errors) == 1
+    failed: list[str] = []
+    sink = RedisSink(Settings(redis_url=redis_url), client=client, on_set_error=failed.append)
+    sets = [
+        KpiSet(a, "influencer", "i1", "all", None, None, {"orders": 1}),
+        KpiSet(b, "influencer", "i1", "all", None, None, {"orders": 2}),
+    ]
+    await asyncio.wait_for(sink.write(Flush(sets, NOW_MS, sequences={a: 1, b: 1})), 5)
+    assert failed == [f"campaign {a}"]
+    assert any("WRONGTYPE" in r.getMessage() and a in r.getMessage() for r in caplog.records)
+    assert await read_kpis(client, b, scope="influencer", scope_id="i1") == {"orders": 2}
+
+
+async def test_a_write_older_than_what_redis_holds_is_refused(
+    client: aioredis.Redis, sink: RedisSink, campaign_ids: Callable[[str], str]
+) -> None:
+    """A frozen worker's late write (an older flush sequence) never overwrites a newer one."""
+    a = campaign_ids("a")
+
+    def flush(posts: int, seq: int) -> Flush:
+        kpi_set = KpiSet(a, "campaign", a, "all", None, None, {"posts": posts})
+        return Flush([kpi_set], NOW_MS + seq, sequences={a: seq})
+
+    await sink.write(flush(5, 7))
+    await sink.write(flush(3, 6))  # older: refused
+    assert await read_kpis(client, a) == {"posts": 5}
+    await sink.write(flush(4, 7))  # the same sequence (a republish): written
+    assert await read_kpis(client, a) == {"posts": 4}
+    await sink.write(flush(9, 8))
+    assert await read_kpis(client, a) == {"posts": 9}
+
+
+async def test_a_flushed_redis_is_reported_lost(
+    client: aioredis.Redis, sink: RedisSink, campaign_ids: Callable[[str], str]
+) -> None:
+    a, b = campaign_ids("a"), campaign_ids("b")
+    sets = [KpiSet(c, "campaign", c, "all", None, None, {"posts": 1}) for c in (a, b)]
+    assert await sink.write(Flush(sets, NOW_MS, sequences={a: 1, b: 1})) == set()
+    assert set(await sink.lost([a, b])) == set()
+    await client.delete(f"kpi:{{{a}}}:flush_seq", f"kpi:{{{a}}}:campaign:all")  # as FLUSHALL
+    assert set(await sink.lost([a, b])) == {a}
+    # A write that finds the campaign's sequence gone reports it lost too.
+    lost = await sink.write(Flush(sets[:1], NOW_MS + 1, sequences={a: 2}))
+    assert set(lost) == {a}
+    # Written whole again (the pipeline's answer), it is not reported lost a second time.
+    await client.delete(f"kpi:{{{a}}}:flush_seq")
+    whole = Flush(sets[:1], NOW_MS + 2, sequences={a: 2}, whole=frozenset({a}))
+    assert set(await sink.write(whole)) == set()
+    assert set(await sink.lost([a, b])) == set()
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,7 +389,7 @@ async def test_write_waits_for_redis_to_come_up(
     records = [r for r in caplog.records if r.name == "streams.sinks.redis"]
     warnings = [r for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, "one warning per outage, not one per attempt"
-    assert f"Redis unavailable at {url}" in warnings[0].getMessage()
+    assert f"Redis at {url}: writing a flush failed" in warnings[0].getMessage()
     assert "retrying" in warnings[0].getMessage()
     assert [r.levelno for r in records][-1] == logging.INFO  # the recovery
 

@@ -28,7 +28,7 @@ from aiokafka.structs import TopicPartition
 
 from streams import codec, replay
 from streams.config import Settings
-from streams.domain.events import LOGICAL_TOPICS
+from streams.domain.vocabulary import Topic
 from streams.kpi_view import read_kpis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
@@ -244,7 +244,7 @@ class Harness:
         try:
             partitions = [
                 TopicPartition(settings.topic(logical), p)
-                for logical in LOGICAL_TOPICS
+                for logical in Topic
                 for p in range(PARTITIONS)
             ]
             ends = await consumer.end_offsets(partitions)

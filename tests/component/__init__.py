@@ -1,0 +1,1 @@
+"""The pipeline in process, on in-memory stores and sinks (no services)."""
