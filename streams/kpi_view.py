@@ -39,6 +39,7 @@ from streams.sinks.redis import (
 
 __all__ = [
     "COST_KPIS",
+    "PERCENT_KPIS",
     "StoredKpis",
     "campaigns_of",
     "format_table",
@@ -54,11 +55,12 @@ __all__ = [
     "window_starts",
 ]
 
-_PERCENT_KPIS: Final = frozenset(
+# Ratios shown as percentages (contract v2 names included, for the readers that show them).
+PERCENT_KPIS: Final = frozenset(
     {
         "engagement_rate_by_reach", "engagement_rate_by_impressions",
         "engagement_rate_by_views", "engagement_rate_by_followers",
-        "ctr", "conversion_rate", "budget_used",
+        "engagement_rate_by_reach_sum", "ctr", "conversion_rate", "action_rate", "budget_used",
     }
 )
 _ORDER: Final[dict[str, int]] = {
@@ -289,7 +291,7 @@ def format_value(name: str, value: object) -> str:
         return str(value)
     if isinstance(value, int):
         return str(value)
-    if name in _PERCENT_KPIS:
+    if name in PERCENT_KPIS:
         return f"{value * 100:.2f}%"
     return f"{value:.2f}"
 
