@@ -275,7 +275,7 @@ def extend_campaign(facts: CampaignFacts) -> list[Recommendation]:
     if facts.elapsed is None or not EXTEND_MIN_ELAPSED <= facts.elapsed < 1:
         return []
     budget_used = _number(facts.campaign.get("budget_used"))
-    if budget_used is None or 1 - budget_used < EXTEND_MIN_BUDGET_LEFT:
+    if budget_used is None or budget_used > 1 - EXTEND_MIN_BUDGET_LEFT:
         return []
     headline = set(headline_kpis(facts.objective))
     paced = [p for p in facts.pacing if p.kpi in headline and p.pace is not None]
