@@ -231,6 +231,28 @@ def _partition_for(key: bytes, partitions: Sequence[int]) -> int:
     return int(DefaultPartitioner()(key, ordered, ordered))
 
 
+async def _partitions(settings: Settings, topic: str, timeout_s: float) -> list[int]:
+    """The partition numbers of a topic (LookupError when it does not exist)."""
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        # Listing first: describing a missing topic would make a broker that auto-creates
+        # topics create it, and a report must not write to Kafka.
+        if topic not in await asyncio.wait_for(admin.list_topics(), timeout_s):
+            raise LookupError(f"topic {topic} does not exist")
+        described = await asyncio.wait_for(admin.describe_topics([topic]), timeout_s)
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry["topic"] == topic and entry["error_code"] == 0 and entry["partitions"]:
+            return sorted(p["partition"] for p in entry["partitions"])
+    raise LookupError(f"topic {topic} does not exist")
+
+
 async def _read_partitions(
     settings: Settings, topic: str, keys: Sequence[bytes] | None, timeout_s: float
 ) -> list[Any]:
@@ -241,21 +263,19 @@ async def _read_partitions(
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
 
+    deadline = time.monotonic() + timeout_s
+    partitions = await _partitions(settings, topic, timeout_s)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        # A seek_to_beginning still pending when the first fetch starts can lose to the
+        # default reset ("latest") in aiokafka 0.14: no group, so earliest is the only reset.
+        auto_offset_reset="earliest",
         request_timeout_ms=int(timeout_s * 1000),
     )
-    deadline = time.monotonic() + timeout_s
-    await asyncio.wait_for(consumer.start(), timeout_s)
+    await asyncio.wait_for(consumer.start(), max(deadline - time.monotonic(), 0.1))
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await asyncio.wait_for(consumer.topics(), max(deadline - time.monotonic(), 0.1))
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise LookupError(f"topic {topic} does not exist")
         chosen = (
             sorted(partitions) if keys is None
             else sorted({_partition_for(key, list(partitions)) for key in keys})
@@ -264,6 +284,8 @@ async def _read_partitions(
         consumer.assign(assigned)
         ends = await consumer.end_offsets(assigned)
         await consumer.seek_to_beginning(*assigned)
+        for tp in assigned:
+            await consumer.position(tp)  # resolve the seek before fetching
         records: list[Any] = []
         pending = {tp for tp in assigned if ends[tp] > 0}
         while pending:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
 from integration.support import (
     START_HINT,
     KafkaAdmin,
@@ -23,7 +24,7 @@ from integration.support import (
 
 from streams.config import Settings
 
-from .support import Simulated, database_url, flush_database, simulate
+from .support import Simulated, database_url, simulate
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,15 +61,18 @@ def unique_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def settings(services: tuple[str, str], unique_name: str) -> Settings:
+def settings(services: tuple[str, str], unique_name: str) -> Settings:
     """Settings on database 12 (emptied first) and topics of this test's own prefix."""
     kafka, redis_url = services
-    result = replace(
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return replace(
         Settings(), kafka_bootstrap=kafka, redis_url=redis_url, topic_prefix=unique_name,
         partitions=2,
     )
-    await flush_database(result)
-    return result
 
 
 @pytest.fixture
