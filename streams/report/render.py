@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from streams import codec
 from streams.report.charts import portfolio_chart, series_chart
-from streams.report.formatting import time_zone
+from streams.report.formatting import is_money, time_zone
 
 __all__ = ["campaign_html", "pdf_bytes", "portfolio_html", "to_json"]
 
@@ -63,7 +63,10 @@ def campaign_html(report: Mapping[str, Any]) -> str:
 def portfolio_html(report: Mapping[str, Any]) -> str:
     """The portfolio view of one objective as one HTML page."""
     charts = {}
+    currencies = {row["currency"] for row in report["campaigns"]}
     for name in report["headline"]:
+        if is_money(name) and (len(currencies) != 1 or None in currencies):
+            continue  # amounts of several (or unknown) currencies do not share an axis
         points = [
             (row["campaign_id"], float(value))
             for row in report["campaigns"]
