@@ -6,6 +6,7 @@
 #   make test           lint, services, then the whole pytest suite against the real services
 #   make demo           the end-to-end demo: worker + simulator + live terminal view
 #   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
+#   make report-screenshot  a PNG of a report page by headless Chromium (REPORT=, OUT=, SELECTOR=)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
 
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ SERVICES_ENV := .local/services.env
 # Only the source trees that exist yet (mypy fails on a missing path).
 LINT_PATHS  := $(wildcard streams tests benchmarks)
 
-.PHONY: help setup services services-down services-status lint test demo bench
+.PHONY: help setup services services-down services-status lint test demo bench report-screenshot
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -57,3 +58,10 @@ demo: setup services
 
 bench: setup services
 	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(BENCH_ARGS)
+
+# A PNG of a campaign report's page, taken by the system's headless Chromium through
+# Playwright (never a downloaded browser). See README, "Campaign report".
+REPORT   ?= report.html
+OUT      ?= docs/report-screenshot.png
+report-screenshot: setup
+	$(BIN)/python -m streams.report.screenshot $(REPORT) $(OUT) $(if $(SELECTOR),--selector '$(SELECTOR)')

@@ -42,6 +42,41 @@ def _parser() -> argparse.ArgumentParser:
     kpis.add_argument("--window", choices=("all", "1d", "1h", "1m"), default="all")
     kpis.add_argument("--start", type=int, metavar="EPOCH_S", help="window start")
     kpis.add_argument("--json", action="store_true", help="print the JSON object")
+    report = commands.add_parser(
+        "report",
+        help="write a campaign's report (HTML, PDF or JSON) from the live KPIs",
+        description="Read a campaign's KPI sets from Redis (REDIS_URL), its definition from "
+        "the campaigns topic (KAFKA_BOOTSTRAP) or --definition, its dead letters from the "
+        "dead-letter topic, and write one self-contained report: the brief, the objective's "
+        "headline KPIs against their targets with pacing, time series, influencers and posts, "
+        "content quality, brand lift, data quality, recommendations and a comparison with "
+        "campaigns of the same objective. --all-objective writes the portfolio of one "
+        "objective instead. Exit status: 1 when nothing is known of the campaign, 2 on bad "
+        "usage, a refused comparison or an unreachable Redis.",
+    )
+    report.add_argument("campaign", metavar="CAMPAIGN", nargs="?", help="campaign id")
+    report.add_argument("--all-objective", metavar="OBJECTIVE",
+                        help="the portfolio view of one objective (campaigns side by side)")
+    report.add_argument("--out", metavar="PATH",
+                        help="output file (default report-<campaign>.html or "
+                        "portfolio-<objective>.html; with --json, default stdout)")
+    report.add_argument("--pdf", metavar="PATH", help="also print the report into a PDF")
+    report.add_argument("--json", action="store_true", help="write the report's data as JSON")
+    report.add_argument("--definition", metavar="FILE",
+                        help="read the campaign definition from FILE (a campaign event, or "
+                        "JSON Lines in the replay format) instead of the campaigns topic")
+    report.add_argument("--compare-with", metavar="CAMPAIGN", action="append",
+                        help="compare with these campaigns only (repeat or comma-separate); "
+                        "they must have the campaign's objective. Default: every campaign "
+                        "of its objective in Redis")
+    report.add_argument("--as-of", metavar="TIME",
+                        help="read pacing at this time (default: the data's latest window)")
+    report.add_argument("--tz", metavar="ZONE",
+                        help="show times in this IANA zone (REPORT_TZ; default: the offset "
+                        "of the brief's starts_at)")
+    report.add_argument("--history", choices=("auto", "redis", "topic"),
+                        help="where windowed series come from (REPORT_HISTORY, default auto: "
+                        "the KPI topic too when the schedule is older than a window's TTL)")
     commands.add_parser(
         "worker",
         help="run the streaming worker (Faust) until stopped",
@@ -149,6 +184,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             start=args.start,
             as_json=args.json,
             settings=settings,
+        )
+    if args.command == "report":
+        from streams.report import command  # noqa: PLC0415
+
+        return command.main(
+            command.ReportRequest(
+                campaign_id=args.campaign,
+                all_objective=args.all_objective,
+                out=args.out,
+                pdf=args.pdf,
+                as_json=args.json,
+                definition_file=args.definition,
+                compare_with=command.split_ids(args.compare_with),
+                as_of=args.as_of,
+            ),
+            settings,
+            time_zone=args.tz,
+            history=args.history,
         )
     if args.command == "simulate":
         from streams import simulate  # noqa: PLC0415

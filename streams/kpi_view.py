@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
@@ -35,23 +35,33 @@ from streams.domain.vocabulary import SCOPE_WINDOWS, Scope, Window
 from streams.sinks.redis import (
     META_FIELDS,
     client_from_url,
+    index_key,
     key_for,
+    objective_key,
     parse_fields,
     redacted_url,
 )
 
 __all__ = [
+    "COST_KPIS",
+    "PERCENT_KPIS",
     "StoredKpis",
+    "campaigns_of",
     "format_table",
     "format_value",
     "latest_window_start",
     "main",
     "read_kpis",
+    "read_scope_sets",
+    "read_series",
     "read_stored",
+    "scope_ids",
     "stored_from_fields",
+    "window_starts",
 ]
 
-_PERCENT_KPIS: Final = frozenset(
+# Ratios shown as percentages.
+PERCENT_KPIS: Final = frozenset(
     {
         "engagement_rate_by_reach", "engagement_rate_by_impressions",
         "engagement_rate_by_views", "engagement_rate_by_followers",
@@ -141,19 +151,26 @@ def _text(raw: str | bytes) -> str:
     return raw.decode("utf-8") if isinstance(raw, bytes) else raw
 
 
-async def latest_window_start(
+async def window_starts(
     client: Redis, campaign_id: str, scope: str, scope_id: str | None, window: str
-) -> int | None:
-    """The greatest window start among the stored windows of that kind (SCAN), or None."""
+) -> list[int]:
+    """The starts of the stored windows of that kind (SCAN), in increasing order."""
     prefix = key_for(campaign_id, scope, scope_id, window, 0)[:-1]  # "...:<window>:"
-    best: int | None = None
+    starts: set[int] = set()
     async for raw in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
         rest = _text(raw)[len(prefix) :]
         # A longer id sharing the prefix leaves something other than digits behind.
         if rest.isdigit() and rest.isascii():
-            start = int(rest)
-            best = start if best is None or start > best else best
-    return best
+            starts.add(int(rest))
+    return sorted(starts)
+
+
+async def latest_window_start(
+    client: Redis, campaign_id: str, scope: str, scope_id: str | None, window: str
+) -> int | None:
+    """The greatest window start among the stored windows of that kind (SCAN), or None."""
+    starts = await window_starts(client, campaign_id, scope, scope_id, window)
+    return starts[-1] if starts else None
 
 
 async def read_stored(
@@ -196,6 +213,71 @@ async def read_kpis(
     return None if stored is None else stored.kpis
 
 
+async def read_series(
+    client: Redis,
+    campaign_id: str,
+    *,
+    scope: str = Scope.CAMPAIGN,
+    scope_id: str | None = None,
+    window: str,
+    starts: Sequence[int] | None = None,
+) -> list[StoredKpis]:
+    """The stored windowed sets of one scope, by increasing start (one round trip).
+
+    ``starts`` None reads every stored window of that kind (:func:`window_starts`); a start
+    whose key has expired meanwhile is left out.
+    """
+    if starts is None:
+        starts = await window_starts(client, campaign_id, scope, scope_id, window)
+    keys = [key_for(campaign_id, scope, scope_id, window, start) for start in starts]
+    if not keys:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    replies: list[Mapping[Any, Any]] = await pipe.execute()
+    sid = campaign_id if scope == Scope.CAMPAIGN or scope_id is None else scope_id
+    return [
+        stored_from_fields(
+            key, fields, campaign_id=campaign_id, scope=scope, scope_id=sid, window=window
+        )
+        for key, fields in zip(keys, replies, strict=True)
+        if fields
+    ]
+
+
+async def read_scope_sets(
+    client: Redis, campaign_id: str, scope: str, ids: Sequence[str]
+) -> list[StoredKpis]:
+    """The ``all`` sets of these influencers or posts (one round trip), absent ones left out."""
+    keys = [key_for(campaign_id, scope, scope_id, Window.ALL, None) for scope_id in ids]
+    if not keys:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    replies: list[Mapping[Any, Any]] = await pipe.execute()
+    return [
+        stored_from_fields(
+            key, fields, campaign_id=campaign_id, scope=scope, scope_id=scope_id, window=Window.ALL
+        )
+        for key, scope_id, fields in zip(keys, ids, replies, strict=True)
+        if fields
+    ]
+
+
+async def scope_ids(client: Redis, campaign_id: str, scope: str) -> list[str]:
+    """The influencer or post ids of a campaign with a KPI set (its index), sorted."""
+    members: list[Any] = await client.zrange(index_key(campaign_id, scope), 0, -1)
+    return sorted(_text(member) for member in members)
+
+
+async def campaigns_of(client: Redis, objective: str) -> list[str]:
+    """The campaigns of one objective (``kpi:campaigns:<objective>``), sorted."""
+    members: list[Any] = await client.zrange(objective_key(objective), 0, -1)
+    return sorted(_text(member) for member in members)
+
+
 # --------------------------------------------------------------------------------------------
 # Formatting
 
@@ -215,7 +297,7 @@ def format_value(name: str, value: object) -> str:
         return str(value)
     if isinstance(value, int):
         return str(value)
-    if name in _PERCENT_KPIS:
+    if name in PERCENT_KPIS:
         return f"{value * 100:.2f}%"
     return f"{value:.2f}"
 

@@ -1,0 +1,151 @@
+"""What each campaign objective is judged on, and pacing against the elapsed schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from streams.domain.kpis import COST_KPIS
+from streams.domain.vocabulary import OBJECTIVES
+
+AWARENESS, ENGAGEMENT, CONVERSION = OBJECTIVES
+
+# The headline KPIs of each objective, in display order (domain notes, "How the work is
+# framed"; contract v2 names). Every other KPI is context for that objective, never its verdict.
+HEADLINE_KPIS: Final[dict[str, tuple[str, ...]]] = {
+    AWARENESS: ("reach", "reach_sum", "impressions", "frequency", "cpm_minor"),
+    ENGAGEMENT: (
+        "engagements",
+        "engagement_rate_by_reach",
+        "engagement_rate_by_reach_sum",
+        "engagement_rate_by_impressions",
+        "engagement_rate_by_views",
+        "engagement_rate_by_followers",
+        "cpe_minor",
+    ),
+    CONVERSION: (
+        "clicks_valid",
+        "ctr",
+        "orders",
+        "conversions",
+        "conversions_by_action",
+        "revenue_minor",
+        "revenue_net_minor",
+        "cpa_minor",
+        "cost_per_conversion_minor",
+        "roas",
+        "roas_net",
+    ),
+}
+
+# The cost of one result, per objective: what "cost per result" means when influencers are
+# compared within a campaign (the first one present is used).
+COST_PER_RESULT: Final[dict[str, tuple[str, ...]]] = {
+    AWARENESS: ("cpm_minor",),
+    ENGAGEMENT: ("cpe_minor",),
+    CONVERSION: ("cpa_minor", "cost_per_conversion_minor"),
+}
+
+
+# A pace below this is "behind": the factor of the Prometheus pacing alerts
+# (deploy/prometheus/rules, CampaignKpiBehindTargetPace / CostAboveTargetPace), so the report,
+# the alerts and the live view call the same campaigns behind.
+BEHIND_BELOW: Final = 0.8
+# A pace at or above this is "ahead": 20 % beyond schedule, the mirror of BEHIND_BELOW.
+AHEAD_FROM: Final = 1.2
+
+NOT_STARTED: Final = "not started"
+BEHIND: Final = "behind"
+ON_TRACK: Final = "on track"
+AHEAD: Final = "ahead"
+MET: Final = "met"
+MISSED: Final = "missed"
+
+
+def headline_kpis(objective: str | None) -> tuple[str, ...]:
+    """The objective's headline KPI names in order; () for an unknown or absent objective."""
+    return HEADLINE_KPIS.get(objective or "", ())
+
+
+def lower_is_better(kpi: str) -> bool:
+    """Whether a smaller value of the KPI is the better one (the cost KPIs)."""
+    return kpi in COST_KPIS
+
+
+def elapsed_share(now_s: float, starts_s: float, ends_s: float) -> float:
+    """The share of the schedule ``[starts, ends)`` elapsed at ``now``, within 0..1."""
+    if ends_s <= starts_s:
+        return 1.0 if now_s >= ends_s else 0.0
+    return min(max((now_s - starts_s) / (ends_s - starts_s), 0.0), 1.0)
+
+
+def pace(kpi: str, progress: float, elapsed: float) -> float | None:
+    """Progress against the elapsed share of the schedule: 1 means exactly on schedule.
+
+    For a KPI where higher is better, results are expected to grow with time: pace is
+    ``progress / elapsed``. For a cost KPI (spend over results) the expected value shrinks as
+    results come in: pace is ``1 / (progress * elapsed)``. Either way, above 1 is ahead and
+    below 1 behind. None before the start (nothing can be judged yet); a cost of 0 is
+    infinitely good.
+    """
+    if elapsed <= 0:
+        return None
+    if lower_is_better(kpi):
+        return float("inf") if progress <= 0 else 1.0 / (progress * elapsed)
+    return progress / elapsed
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """One target's standing: its progress, the elapsed share, the pace and a verdict."""
+
+    kpi: str
+    progress: float  # value / target (for a cost KPI, below 1 is good)
+    elapsed: float | None  # None when the schedule is unknown
+    pace: float | None
+    status: str | None  # None when the schedule is unknown
+
+    @property
+    def target_reached(self) -> bool:
+        """The value is at (or, for a cost, below) its target today."""
+        return self.progress <= 1 if lower_is_better(self.kpi) else self.progress >= 1
+
+
+def pacing(kpi: str, progress: float, elapsed: float | None) -> Pacing:
+    """The standing of one target at an elapsed share (None: schedule unknown).
+
+    Once the schedule is over the verdict is ``met`` or ``missed``; before it starts, ``not
+    started``; in between ``behind`` / ``on track`` / ``ahead`` by :data:`BEHIND_BELOW` and
+    :data:`AHEAD_FROM`.
+    """
+    if elapsed is None:
+        return Pacing(kpi, progress, None, None, None)
+    value = pace(kpi, progress, elapsed)
+    reached = progress <= 1 if lower_is_better(kpi) else progress >= 1
+    if elapsed >= 1:
+        status = MET if reached else MISSED
+    elif value is None:
+        status = NOT_STARTED
+    elif value < BEHIND_BELOW:
+        status = BEHIND
+    elif value >= AHEAD_FROM:
+        status = AHEAD
+    else:
+        status = ON_TRACK
+    return Pacing(kpi, progress, elapsed, value, status)
+
+
+def percentile_rank(value: float, others: Iterable[float], kpi: str) -> float | None:
+    """Where ``value`` stands among ``others`` (0..100, higher = better), None without others.
+
+    The share of the others it beats, ties counting half ("better" is lower for a cost KPI).
+    Only ever call it with campaigns of one objective: comparing objectives is meaningless.
+    """
+    pool = list(others)
+    if not pool:
+        return None
+    low = lower_is_better(kpi)
+    beaten = sum(1 for other in pool if (value < other if low else value > other))
+    tied = sum(1 for other in pool if other == value)
+    return 100.0 * (beaten + 0.5 * tied) / len(pool)
