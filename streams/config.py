@@ -134,6 +134,7 @@ class Settings:
             dedup_horizon_us=self.dedup_horizon_s * _S_TO_US,
             grace_us={topic: grace * _S_TO_US for topic, grace in self.grace_s.items()},
             pseudonym_key=self.pseudonym_key.encode(),
+            final_retention_us={w: ttl * _S_TO_US for w, ttl in self.ttl_s.items()},
         )
 
     def describe(self) -> dict[str, object]:

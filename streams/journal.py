@@ -37,7 +37,7 @@ from streams.domain.engine import (
 from streams.domain.events import CampaignDefined, RosterEntry
 from streams.domain.kpis import SLOT, Aggregate, LiftCounts
 from streams.domain.reach import Reach
-from streams.domain.rules import Rules
+from streams.domain.rules import REPEAT_CLICK_US, Rules
 from streams.domain.vocabulary import Group, Scope, Source, Topic, Window
 
 FORMAT: Final = 2
@@ -148,8 +148,12 @@ class Journal:
     ) -> Iterator[tuple[str, Any]]:
         for cid in sorted(changes.forgotten):
             yield from self._forget(cid)
-        for agg, state in changes.sets.items():
-            yield aggregate_key(state.campaign_id, agg.key), _aggregate_value(agg)
+        evicted = changes.evicted
+        for agg, state in (*changes.sets.items(), *changes.compacted.items()):
+            if agg not in evicted:
+                yield aggregate_key(state.campaign_id, agg.key), _aggregate_value(agg)
+        for agg, state in evicted.items():
+            yield aggregate_key(state.campaign_id, agg.key), None
         for cid in sorted(changes.definitions):
             definition = engine.campaigns[cid].definition
             if definition is not None:
@@ -199,8 +203,19 @@ class Journal:
             ]
 
     def _expired_chunks(self, state: CampaignState) -> Iterator[tuple[str, None]]:
-        """Tombstones for the chunks whose every id is past its horizon."""
+        """Tombstones for the chunks whose ids are all past their horizon, or stale clicks.
+
+        A valid click older than the clicks' lateness reference less 30 minutes can no
+        longer make a click a repeat (contract 3).
+        """
         cid = state.campaign_id
+        clicks = self._chunks.get((cid, "v"))
+        reference = state.final_before_us(Topic.CLICKS, self.rules.grace_us[Topic.CLICKS])
+        if clicks and reference is not None:
+            oldest = reference - REPEAT_CLICK_US
+            for seq in [seq for seq, newest in clicks.items() if newest <= oldest]:
+                del clicks[seq]
+                yield f"v|{cid}|{seq}", None
         for topic, ledger in state.ledgers.items():
             chunks = self._chunks.get((cid, topic))
             if not chunks or ledger.horizon_us is None or ledger.max_us is None:

@@ -9,6 +9,7 @@ bookkeeping; :meth:`Engine.restore` is the one way state comes back.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -44,6 +45,7 @@ from streams.domain.vocabulary import (
     REACH_ACTIONS,
     SNAPSHOT_METRICS,
     WINDOW_SIZES_S,
+    WINDOW_TOPICS,
     Channel,
     Group,
     Outcome,
@@ -254,6 +256,10 @@ class Changes:
     reviews: set[tuple[str, str, str]] = field(default_factory=set)
     answers: set[tuple[str, str, str]] = field(default_factory=set)
     forgotten: set[str] = field(default_factory=set)
+    # Final windows reduced to their values (same KPIs, smaller state), and windows dropped
+    # from the state once nothing can change them and their retention has passed.
+    compacted: dict[Aggregate, CampaignState] = field(default_factory=dict)
+    evicted: dict[Aggregate, CampaignState] = field(default_factory=dict)
 
     def register(self, cid: str, topic: Topic, entry: Registration) -> None:
         """Note a counted event's registration."""
@@ -264,15 +270,19 @@ class Changes:
         taken = Changes(
             self.sets, self.registered, self.definitions, self.maxima, self.posts,
             self.orders, self.valid_clicks, self.reviews, self.answers, self.forgotten,
+            self.compacted, self.evicted,
         )
         self.sets, self.registered, self.valid_clicks = {}, {}, {}
         self.definitions, self.maxima, self.posts, self.orders = set(), set(), set(), set()
         self.reviews, self.answers, self.forgotten = set(), set(), set()
+        self.compacted, self.evicted = {}, {}
         return taken
 
     def drop(self, cid: str) -> None:
         """Forget what was recorded about a campaign (it is being erased)."""
         self.sets = {agg: s for agg, s in self.sets.items() if s.campaign_id != cid}
+        self.compacted = {a: s for a, s in self.compacted.items() if s.campaign_id != cid}
+        self.evicted = {a: s for a, s in self.evicted.items() if s.campaign_id != cid}
         self.registered = {k: v for k, v in self.registered.items() if k[0] != cid}
         self.valid_clicks.pop(cid, None)
         self.definitions.discard(cid)
@@ -286,8 +296,9 @@ class CampaignState:
     """Everything the engine knows about one campaign."""
 
     __slots__ = (
-        "answers", "campaign_id", "changes", "conversion_ids", "definition", "ledgers",
-        "lift", "orders", "posts", "refund_ids", "reviews", "sets", "tiers", "valid_clicks",
+        "answers", "campaign_id", "changes", "clicks_prune_at", "conversion_ids",
+        "definition", "final_windows", "ledgers", "lift", "open_reach", "orders", "posts",
+        "refund_ids", "reviews", "sets", "tiers", "valid_clicks",
     )
 
     def __init__(self, campaign_id: str, rules: Rules, changes: Changes) -> None:
@@ -310,16 +321,39 @@ class CampaignState:
         self.answers: dict[tuple[str, str], AnswerInForce] = {}
         self.lift: dict[str, LiftCounts] = {}
         self.sets: dict[SetKey, Aggregate] = {}
+        # Windowed sets by end (heaps of (end_us, key)): those whose reach is still a sketch,
+        # and per window kind all of them, to reduce and drop them once final (contract 3).
+        self.open_reach: list[tuple[int, SetKey]] = []
+        self.final_windows: dict[Window, list[tuple[int, SetKey]]] = {
+            window: [] for window in WINDOW_SIZES_S
+        }
+        self.clicks_prune_at = 1024
 
     def touch(self, key: SetKey) -> Aggregate:
         """The aggregate of a KPI set, created on first use, recorded as changed."""
         agg = self.sets.get(key)
         if agg is None:
             agg = self.sets[key] = Aggregate(key)
+            self.track_window(key)
         changed = self.changes.sets
         if agg not in changed:
             changed[agg] = self
         return agg
+
+    def track_window(self, key: SetKey) -> None:
+        """Queue a windowed set for its reduction and retention (a new or restored one)."""
+        _, _, window, start = key
+        if start is None:
+            return
+        end_us = (start + WINDOW_SIZES_S[window]) * US_PER_S
+        heapq.heappush(self.final_windows[window], (end_us, key))
+        if window is not Window.MINUTE:
+            heapq.heappush(self.open_reach, (end_us, key))
+
+    def final_before_us(self, topic: Topic, grace_us: int) -> int | None:
+        """A window ending at or before this holds no more of this topic's records."""
+        max_us = self.ledgers[topic].max_us
+        return None if max_us is None else max_us - grace_us
 
     def campaign_all(self) -> Aggregate:
         """The campaign-scope, window-`all` aggregate."""
@@ -505,9 +539,68 @@ class Engine:
     # -- outputs ----------------------------------------------------------------------------
 
     def take_changes(self) -> Changes:
-        """Everything changed since the previous take (derived KPIs brought up to date)."""
+        """Everything changed since the previous take (derived KPIs brought up to date).
+
+        Windows that became final are reduced to their values, and dropped once their
+        retention has passed (contract 3, bounded state): the KPI sets published before
+        stay the same.
+        """
         self._follow_reach()
+        for cid in self.changes.maxima:
+            state = self.campaigns.get(cid)
+            if state is not None:
+                self._finalize(state)
         return self.changes.take()
+
+    def _finalize(self, state: CampaignState) -> None:
+        rules = self.rules
+        changes = self.changes
+        # The reach sketch is the interactions part: once no non-late interaction can land
+        # in a window, its reach is a number for good.
+        reach_final = state.final_before_us(Topic.INTERACTIONS, rules.grace_us[Topic.INTERACTIONS])
+        heap = state.open_reach
+        while heap and reach_final is not None and heap[0][0] <= reach_final:
+            _, key = heapq.heappop(heap)
+            agg = state.sets.get(key)
+            if agg is not None and isinstance(agg.reach, Reach):
+                agg.reach = agg.reach.estimate()
+                changes.compacted.setdefault(agg, state)
+        # A window no record can ever land in again — every topic that feeds windows has a
+        # reference (a topic's first record may land anywhere) and lies past it — is dropped
+        # once it is older than its retention: its values stay on the KPI topic.
+        finals = [state.final_before_us(t, rules.grace_us[t]) for t in WINDOW_TOPICS]
+        if any(final is None for final in finals):
+            return
+        final_us = min(f for f in finals if f is not None)
+        for window, heap in state.final_windows.items():
+            retention_us = rules.final_retention_us.get(window)
+            if retention_us is None:
+                continue
+            while heap and heap[0][0] + retention_us <= final_us:
+                _, key = heapq.heappop(heap)
+                agg = state.sets.pop(key, None)
+                if agg is not None:
+                    # Changed in this very take (a backfill leaping ahead)? Still published.
+                    changes.compacted.pop(agg, None)
+                    changes.evicted[agg] = state
+        self._prune_clicks(state)
+
+    def _prune_clicks(self, state: CampaignState) -> None:
+        """Forget valid clicks that can no longer make a click a repeat (contract 3)."""
+        count = sum(len(times) for times in state.valid_clicks.values())
+        if count < state.clicks_prune_at:
+            return
+        reference = state.final_before_us(Topic.CLICKS, self.rules.grace_us[Topic.CLICKS])
+        if reference is not None:
+            oldest = reference - REPEAT_CLICK_US
+            kept: dict[tuple[str, str], list[int]] = {}
+            for pair, times in state.valid_clicks.items():
+                recent = [t for t in times if t > oldest]
+                if recent:
+                    kept[pair] = recent
+            state.valid_clicks = kept
+            count = sum(len(times) for times in kept.values())
+        state.clicks_prune_at = max(1024, 2 * count)
 
     def kpi_sets(self, changes: Changes) -> list[KpiSet]:
         """The KPI sets a take changed, once each, by campaign then :func:`sort_key`."""
@@ -545,6 +638,13 @@ class Engine:
             for post_id, post in state.posts.items():
                 agg = state.sets.get((Scope.POST, post_id, Window.ALL, None))
                 post.reach_counted = 0 if agg is None else agg.reach_value()
+            for key, agg in state.sets.items():
+                if key[3] is not None:
+                    heapq.heappush(state.final_windows[key[2]], (_end_us(key), key))
+                    if isinstance(agg.reach, Reach):
+                        heapq.heappush(state.open_reach, (_end_us(key), key))
+            count = sum(len(times) for times in state.valid_clicks.values())
+            state.clicks_prune_at = max(1024, 2 * count)
 
     def new_state(self, campaign_id: str) -> CampaignState:
         """An empty campaign state bound to this engine's rules (for restoring into)."""
@@ -828,6 +928,12 @@ class Engine:
             state.campaign_all().counts[_REACH_SUM] += delta
             if post.published is not None:
                 state.influencer_all(post.published.influencer_id).counts[_REACH_SUM] += delta
+
+
+def _end_us(key: SetKey) -> int:
+    _, _, window, start = key
+    assert start is not None
+    return (start + WINDOW_SIZES_S[window]) * US_PER_S
 
 
 def _add_viewer(agg: Aggregate, hashed: int) -> None:
