@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from naive import COUNTERS, Result, key_of
+from .naive import COUNTERS, Result, key_of
 
 REACH_DERIVED = {"reach", "engagement_rate_by_reach", "frequency"}
 HEADER_FIELDS = ["schema_version", "campaign_id", "scope", "scope_id", "window",

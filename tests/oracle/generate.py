@@ -5,7 +5,8 @@ a multi-campaign input in replay format, the 1-based line numbers the generator 
 schema-invalid on purpose (the naive oracle takes that as given instead of re-implementing
 every field rule), and a counter of the features it planted (for sanity tests).
 
-Run as a script to write a file: ``python tests/oracle/generate.py OUT.jsonl [seed] [size]``.
+Run as a module to write a file, from the repository root:
+``python -m tests.oracle.generate OUT.jsonl [seed] [size]``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from timefmt import DAY, HOUR, MIN, SEC, format_time
+from .timefmt import DAY, HOUR, MIN, SEC, format_time
 
 BASE = 1_717_372_800 * SEC  # 2024-06-03T00:00:00Z, a Monday
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from timefmt import DAY, HOUR, MIN, SEC, parse_time
+from .timefmt import DAY, HOUR, MIN, SEC, parse_time
 
 TOPIC_TYPE = {
     "campaigns": "campaign",

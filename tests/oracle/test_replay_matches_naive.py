@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compare import compare_dlq, compare_values, reach_errors, report
-from generate import Generated, generate
-from naive import Result, run
+
+from .compare import compare_dlq, compare_values, reach_errors, report
+from .generate import Generated, generate
+from .naive import Result, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "campaign-kpi"
