@@ -121,10 +121,10 @@ def compare_dlq(expected: Result, dlq_lines: list[str]) -> list[str]:
                      f"actual {dict(sorted(act_reasons.items(), key=str))}")
     by_line = {d.line_no: d for d in expected.dead_letters}
     got_lines = {r.get("offset") for r in records}
-    for d in expected.dead_letters:
-        if d.line_no not in got_lines:
-            diffs.append(f"DLQ line {d.line_no}: expected {d.reason}, no dead letter "
-                         f"({d.value[:100]!r})")
+    for want_dl in expected.dead_letters:
+        if want_dl.line_no not in got_lines:
+            diffs.append(f"DLQ line {want_dl.line_no}: expected {want_dl.reason}, no dead "
+                         f"letter ({want_dl.value[:100]!r})")
     for r in records:
         off = r.get("offset")
         d = by_line.get(off) if isinstance(off, int) else None
