@@ -14,12 +14,14 @@ HEADER_FIELDS = ["schema_version", "campaign_id", "scope", "scope_id", "window",
 DLQ_VALUE_LIMIT = 64 * 1024
 
 
-def _diff(where: str, e: Any, a: Any, rel: float, out: list[str]) -> None:
+def _diff(where: str, e: Any, a: Any, rel: float, out: list[str], *,
+          exact: bool = False) -> None:
     """Append to ``out`` how ``a`` differs from ``e``; objects are compared entry by entry.
 
     Integers (counters, counts inside objects, ``published_at``) must be written as integers
     and equal exactly, unless ``rel`` allows an estimate; numbers that the oracle computes as
-    floats (ratios, lift, z) may be written either way and agree to 1e-12; strings (attributes,
+    floats (ratios, lift, z) may be written either way and agree to 1e-12 (``exact``: to the
+    bit, for formulas the contract says to evaluate as written); strings (attributes,
     ``objective``) must be equal.
     """
     if isinstance(e, dict):
@@ -31,7 +33,7 @@ def _diff(where: str, e: Any, a: Any, rel: float, out: list[str]) -> None:
         for name in sorted(set(a) - set(e)):
             out.append(f"{where}.{name} unexpected (actual {a[name]!r})")
         for name in sorted(set(e) & set(a)):
-            _diff(f"{where}.{name}", e[name], a[name], rel, out)
+            _diff(f"{where}.{name}", e[name], a[name], rel, out, exact=exact)
         return
     if isinstance(e, bool) or isinstance(a, bool):
         if e is not a:
@@ -42,6 +44,10 @@ def _diff(where: str, e: Any, a: Any, rel: float, out: list[str]) -> None:
             out.append(f"{where} not written as an integer: {a!r} (expected {e!r})")
         elif a != e and not (rel > 0.0 and math.isclose(e, a, rel_tol=rel)):
             out.append(f"{where} expected {e!r} actual {a!r}")
+        return
+    if isinstance(e, float) and exact:
+        if not isinstance(a, int | float) or a != e:
+            out.append(f"{where} expected {e!r} actual {a!r} (evaluated as written)")
         return
     if isinstance(e, float):
         if not isinstance(a, int | float) or not math.isclose(
@@ -106,7 +112,7 @@ def compare_values(expected: Result, actual: list[dict[str, Any]], *,
                     _diff(f"{k}: target_progress.{t}", ev[t], av[t], rel, diffs)
                 continue
             rel = reach_rel_tol if name in estimated else 0.0
-            _diff(f"{k}: kpi {name}", ev, av, rel, diffs)
+            _diff(f"{k}: kpi {name}", ev, av, rel, diffs, exact=name == "brand_lift")
     return diffs
 
 

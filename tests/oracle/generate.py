@@ -336,7 +336,8 @@ def _campaign(b: _Builder, rng: random.Random, p: Plan, budget: int, viewer_pool
     b.line(p.def_proc, _definition(b, p, p.def_proc - 5 * MIN), feature="definition")
     ghost = Member(f"inf-{p.cid[4:8]}-ghost", "micro", [], [f"lnk-{p.cid[4:8]}-ghost"])
     members = [*p.roster, ghost]
-    n_posts = max(4, budget // 120)
+    # Big reach: fewer, busier posts, so that post-scope reach (and reach_sum) passes 100.
+    n_posts = max(4, budget // (400 if b.big_reach else 120))
     posts: list[Post] = []
     span = p.ends - p.starts - 12 * HOUR
     for i in range(n_posts):
@@ -668,6 +669,16 @@ def _refunds(b: _Builder, rng: random.Random, p: Plan) -> None:
             ghost = {"order_id": b.new_id("ord-never")}
             _refund(b, p, ghost, occ, proc=proc, amount=500,
                     feature="refund_unmatched_never_seen")
+        if feature == "order_before_definition":
+            # Before the definition: no currency check. Its copy after the definition is a
+            # duplicate when the currency is the campaign's, else a currency_mismatch.
+            text, _ = _refund(b, p, order, order_occ + 10 * MIN, proc=order_proc + 5 * MIN,
+                              amount=amount // 4, currency=order["currency"],
+                              feature="refund_before_definition")
+            b.add_text(p.def_proc + 4 * MIN, text)
+            b.features["dup_after_definition_currency_mismatch"
+                       if order["currency"] != p.currency else "dup_exact_refunds"] += 1
+            continue
         if feature in ("order_out_of_window", "order_currency_mismatch"):
             # Not in `orders`: refunds_unmatched only.
             _refund(b, p, order, occ, proc=proc, amount=amount,
@@ -708,7 +719,7 @@ def _conversions(b: _Builder, rng: random.Random, p: Plan, members: list[Member]
     ends_window = p.ends + (7 if p.attribution is None else p.attribution) * DAY
     links = [lnk for m in members for lnk in m.link_ids]
 
-    def send(occ: int, feature: str, *, delay: int | None = None, **fields: Any) -> None:
+    def send(occ: int, feature: str, *, delay: int | None = None, **fields: Any) -> str:
         ev = _base(b, "conversion", p.cid, occ)
         ev.update({"conversion_id": b.new_id("cnv"), "action": rng.choice(CONVERSION_ACTIONS)})
         ev.update(fields)
@@ -729,6 +740,7 @@ def _conversions(b: _Builder, rng: random.Random, p: Plan, members: list[Member]
         elif r < 0.08:
             again = dict(ev, event_id=b.new_id("ev"))
             b.line(proc + rng.randint(1, 3600) * SEC, again, feature="conversion_dup_id")
+        return text
 
     for _ in range(n):
         occ = p.starts + rng.randint(HOUR, p.ends - p.starts)
@@ -767,9 +779,12 @@ def _conversions(b: _Builder, rng: random.Random, p: Plan, members: list[Member]
     if p.cid == "cmp-late-def":
         # Processed before the definition: unattributed, no currency or window check.
         for j in range(3):
-            send(p.starts + (2 + j) * HOUR, "conversion_before_definition", delay=MIN,
-                 promo_code=p.roster[0].promo_codes[0], value_minor=100 * (j + 1),
-                 currency=other if j == 0 else p.currency)
+            text = send(p.starts + (2 + j) * HOUR, "conversion_before_definition", delay=MIN,
+                        promo_code=p.roster[0].promo_codes[0], value_minor=100 * (j + 1),
+                        currency=other if j == 0 else p.currency)
+            if j == 0:  # its copy after the definition: currency_mismatch (check 8) first
+                b.add_text(p.def_proc + 3 * MIN, text)
+                b.features["dup_after_definition_currency_mismatch"] += 1
 
 
 def _surveys(b: _Builder, rng: random.Random, p: Plan, n: int) -> None:
@@ -1332,7 +1347,11 @@ def _edges_v2(b: _Builder) -> None:
     emit(inter(t0 + 3 * HOUR, "p2-plat", "like", None, eid=s2_event["event_id"]),
          "dup_event_id_over_source_mismatch")
     emit(snap(t0 + 2 * HOUR, "p2-plat", impressions=999), "snapshot_stale")
+    emit(snap(t0 + 2 * HOUR + 30 * MIN, "p2-plat", "i-stale", impressions=1),
+         "snapshot_stale_other_influencer")  # touches no set of i-stale
     emit(snap(t0 + 3 * HOUR, "p2-plat", likes=9, saves=0), "snapshot_tie")
+    stale = emit(snap(t0 + 2 * HOUR + 55 * MIN, "p2-plat", impressions=998), "snapshot_stale")
+    again(stale, "dup_of_stale_snapshot")  # a stale snapshot registers its event_id
     emit(snap(t0 + 3 * HOUR + 10 * MIN, "p2-events", impressions=5), "source_mismatch_snapshot")
     emit(snap(t0 + 5 * HOUR + 30 * MIN, "p2-plat", impressions=150), "snapshot_zero_delta")
     emit(snap(t0 + 5 * HOUR + 40 * MIN, "p2-unpub-plat", "i-b", reach=40, impressions=45,
@@ -1341,11 +1360,23 @@ def _edges_v2(b: _Builder) -> None:
          "snapshot_names_other_influencer")
     emit(snap(t0 + 5 * HOUR + 55 * MIN, "p2-max", "i-b", reach=10**12, impressions=0),
          "snapshot_metric_max")
+    # The same post named with its own influencer this time: each delta goes to the
+    # influencer the record names.
+    emit(snap(t0 + 6 * HOUR, "p2-other-inf", "i-b", reach=9, shares=5),
+         "snapshot_names_other_influencer")
+    # The first record naming p2-rej-first is rejected: the snapshot after it fixes the source.
+    rejected = inter(t0 + 6 * HOUR, "p2-rej-first", "impression", "v1") | {"count": 0}
+    emit(rejected, "edge2_rejected_first", raw_value=json.dumps(rejected), schema_invalid=True)
+    emit(snap(t0 + 6 * HOUR + 5 * MIN, "p2-rej-first", impressions=20, reach=15),
+         "snapshot_source_first")
     emit(inter(t0 + 12 * HOUR, "p2-events", "like", None), "edge2_inter")
-    emit(snap(t0 + HOUR, "p2-plat-late", reach=50, impressions=60), "snapshot_late")
+    emit(snap(t0 + HOUR, "p2-plat-late", "i-late", reach=50, impressions=60), "snapshot_late")
     emit(snap(t0 + 30 * MIN, "p2-plat-late", impressions=1), "snapshot_late_stale")
     emit(snap(t0 + 13 * HOUR, "p2-plat", impressions=140, likes=7, reach=85),
          "snapshot_decrease")
+    # Rejected (check 9), so its occurred_at is no lateness reference: the next is on time.
+    emit(inter(t0 + 30 * HOUR, "p2-plat", "view", "v9"), "source_mismatch_interaction")
+    emit(snap(t0 + 13 * HOUR + 30 * MIN, "p2-plat", likes=6), "snapshot_decrease")
     again(s1, "resend_snapshot_beyond_horizon")  # counted again: stale and late
 
     # Clicks (v2 late rule): a late click is never a repeat, a late valid click makes a
@@ -1378,9 +1409,14 @@ def _edges_v2(b: _Builder) -> None:
     emit(order(t0 + HOUR + 10 * MIN, "O2", 500, link_id="l-b"), "edge2_order")
     o3 = order(t0 + HOUR + 20 * MIN, "O3", 400)
     emit(o3, "edge2_order")
-    emit(order(t0 + HOUR + 30 * MIN, "O5", 900, currency="USD"), "order_currency_mismatch")
+    o5 = order(t0 + HOUR + 30 * MIN, "O5", 900, currency="USD")
+    emit(o5, "order_currency_mismatch")
     emit(refund(t0 + HOUR + 40 * MIN, "r11", "O6", 50), "refund_before_order")
     emit(order(t0 + HOUR + 50 * MIN, "O6", 800, promo_code="acode"), "edge2_order")
+    # An unmatched refund is counted, so its refund_id registers.
+    emit(refund(t0 + HOUR + 55 * MIN, "r11", "O6", 50), "refund_dup_of_unmatched")
+    # A duplicate order_id: the refunds stay bounded by the first order's amount.
+    emit(order(t0 + HOUR + 56 * MIN, "O1", 5000, promo_code="ACODE"), "dup_order_id_new_event_id")
     emit(refund(t0 + 2 * HOUR, "r1", "O1", 300), "refund_attributed")
     r3 = emit(refund(t0 + 2 * HOUR + 10 * MIN, "r3", "O1", 701), "refund_exceeds")
     again(r3, "refund_exceeds_copy")  # rejected again: a rejected record registers nothing
@@ -1395,10 +1431,14 @@ def _edges_v2(b: _Builder) -> None:
     emit(refund(t0 + 3 * HOUR + 30 * MIN, "r14", "O6", 20, eid=o3["event_id"]),
          "refund_event_id_of_order")
     emit(refund(t0 + 3 * HOUR + 40 * MIN, "O2", "O6", 10), "refund_id_equals_order_id")
+    emit(refund(t0 + 3 * HOUR + 45 * MIN, "r19", "O2", 1, eid=o5["event_id"]),
+         "refund_event_id_of_rejected_order")  # the rejected order registered nothing
     emit(order(t0 + 3 * HOUR + 50 * MIN, "O7", 0), "edge2_order")
     emit(refund(t0 + 3 * HOUR + 52 * MIN, "r16", "O7", 1), "refund_exceeds_zero_order")
     emit(order(t0 + 3 * HOUR + 55 * MIN, "O8", 10**12, promo_code="ACODE"), "edge2_order")
     emit(refund(t0 + 3 * HOUR + 58 * MIN, "r17", "O8", 10**12), "refund_max")
+    # Rejected (check 10): its occurred_at is no lateness reference, so r2 is on time.
+    emit(refund(t0 + 60 * HOUR, "r18", "O7", 1), "refund_exceeds")
     emit(refund(t0 + 26 * HOUR, "r2", "O1", 700), "refund_partial_exact_sum")
     emit(refund(t0 + 2 * HOUR, "r13", "O2", 100), "refund_late")
     emit(order(t0 + 36 * HOUR + 1, "O4", 600), "order_out_of_window")
@@ -1428,7 +1468,9 @@ def _edges_v2(b: _Builder) -> None:
     again(k2, "dup_exact_conversions")
     emit(conversion(t0 + 2 * HOUR + 20 * MIN, "K12", "subscription", link_id="l-a",
                     value_minor=10**12, currency="EUR"), "conversion_value_max")
-    emit(conversion(t0 + 36 * HOUR + 1, "K6", "subscription"), "conversion_out_of_window")
+    k6 = conversion(t0 + 36 * HOUR + 1, "K6", "subscription")
+    emit(k6, "conversion_out_of_window")
+    emit(dict(k6, event_id=b.new_id("e2")), "conversion_dup_id")  # registered when out of window
     emit(conversion(t0 + 2 * HOUR + 30 * MIN, "K10", "lead", link_id="l-a", value_minor=5,
                     currency="EUR"), "conversion_late")
 
@@ -1480,6 +1522,17 @@ def _edges_v2(b: _Builder) -> None:
          "conversion_before_definition", key="cmp-epoch")
     emit(refund(t0 + HOUR, "RE1", "O1", 400, currency="YYY") | epoch,
          "refund_before_definition", key="cmp-epoch")
+    # Sources are per campaign: p2-plat of cmp-epoch gets interactions.
+    emit(inter(t0, "p2-plat", "impression", "v1") | epoch, "source_per_campaign",
+         key="cmp-epoch")
+    # published_at is rounded down: -1800.5 s is -1801.
+    emit(post("p-epoch", "i-epoch", "blog", "post", followers=1, occ=0, cost=None)
+         | epoch | {"occurred_at": "1970-01-01T00:30:00.5+01:00"}, "published_at_before_epoch",
+         key="cmp-epoch")
+    # Brand lift with no definition, and a pooled rate of 0 (no z, no relative lift).
+    for respondent, group in [("s-e", "exposed"), ("s-c", "control")]:
+        emit(answer(t0, respondent, group, "awareness", False) | epoch, "survey_pooled_zero",
+             key="cmp-epoch")
 
 
 def _big_sums(b: _Builder, rng: random.Random) -> None:
