@@ -12,6 +12,8 @@ from .naive import Result, key_of
 HEADER_FIELDS = ["schema_version", "campaign_id", "scope", "scope_id", "window",
                  "window_start", "window_end"]
 DLQ_VALUE_LIMIT = 64 * 1024
+DLQ_FIELDS = {"reason", "detail", "topic", "partition", "offset", "timestamp", "key",
+              "key_encoding", "value", "value_encoding", "truncated"}  # contract 4
 
 
 def _diff(where: str, e: Any, a: Any, rel: float, out: list[str], *,
@@ -157,6 +159,11 @@ def compare_dlq(expected: Result, dlq_lines: list[str]) -> list[str]:
                              f"{r.get(name)!r}")
         if r.get("topic") != d.topic:
             diffs.append(f"DLQ line {off}: topic expected {d.topic} actual {r.get('topic')}")
+        if DLQ_FIELDS - set(r):
+            diffs.append(f"DLQ line {off}: fields missing: {sorted(DLQ_FIELDS - set(r))}")
+        if d.key is not None and r.get("key_encoding") != "utf-8":
+            diffs.append(f"DLQ line {off}: key_encoding expected 'utf-8' actual "
+                         f"{r.get('key_encoding')!r}")
     return diffs
 
 

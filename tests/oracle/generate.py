@@ -1236,11 +1236,30 @@ def _invalid_v2(b: _Builder, plans: list[Plan]) -> None:
         ("surveys", answer(group="treatment"), "bad_survey"),
         ("surveys", answer(question="loyalty"), "bad_survey"),
         ("surveys", answer(respondent_id=""), "bad_survey"),
+        ("surveys", answer(group="Exposed"), "bad_survey"),  # enums are case-sensitive
+        ("conversions", conversion(value_minor=5, currency=None),  # null is absent
+         "bad_conversion_value_without_currency"),
+        ("conversions", conversion(action="Lead"), "bad_conversion"),
+        ("orders", refund(amount_minor="100"), "bad_refund"),
     ]
+    raw_cases = [json.dumps(snap(likes=7)).replace('"likes": 7', '"likes": 1e3'),
+                 json.dumps(snap(likes=7)).replace('"likes": 7', '"likes": 7.0')]
     for k, (topic, event, feature) in enumerate(cases):
         b.line(t + k * MIN, event, topic=topic, raw_value=json.dumps(event), bare=False,
                schema_invalid=True, feature=feature)
         b.features["bad_schema_violation"] += 1
+    for k, raw in enumerate(raw_cases):  # integers have no fraction and no exponent
+        b.line(t + k * SEC, topic="interactions", key=cid, raw_value=raw, bare=False,
+               schema_invalid=True, feature="bad_snapshot_metric")
+    # Valid: -0 is an integer (0); a v2 value just under 64 KiB; one byte over is too_large.
+    minus_zero = json.dumps(snap(likes=7)).replace('"likes": 7', '"likes": -0')
+    b.line(t + 2 * HOUR, topic="interactions", key=cid, raw_value=minus_zero, bare=False,
+           feature="snapshot_minus_zero")
+    for extra, feature in [(0, "survey_64k_exact"), (1, "bad_too_large_v2")]:
+        padded = answer(respondent_id="rsp-pad", pad="")
+        padded["pad"] = "p" * (64 * 1024 + extra - len(json.dumps(padded).encode()))
+        b.line(t + 2 * HOUR, padded, topic="surveys", raw_value=json.dumps(padded), bare=False,
+               feature=feature)
     # type_mismatch: v2 types on topics that do not carry them, and the other way round.
     order = ev("order", order_id="ord-tm2", amount_minor=100, currency=p.currency)
     mismatched: list[tuple[str, dict[str, Any]]] = [
@@ -1289,6 +1308,7 @@ def _edges_v2(b: _Builder) -> None:
         {"influencer_id": "i-e", "tier": "mid"},
         {"influencer_id": "i-d", "tier": "macro"},  # listed twice: the later entry
         {"influencer_id": "i-e"},  # listed twice, the later entry without a tier
+        {"influencer_id": "i-f", "tier": "mega"},  # the newer definition drops i-f
     ]
     definition = base("campaign", t0 - DAY, name="Edges v2", objective="conversion",
                       starts_at=format_time(BASE, "s"), ends_at=format_time(BASE + 2 * DAY, "s"),
@@ -1316,8 +1336,10 @@ def _edges_v2(b: _Builder) -> None:
               cost=700), "edge2_post")
     emit(post("p2-plat-late", "i-a", "youtube", "video", followers=3000, occ=t0, cost=300),
          "edge2_post")
-    emit(post("p2-other-inf", "i-b", "x", "post", followers=400, occ=t0, cost=None),
-         "edge2_post")
+    p5 = post("p2-other-inf", "i-b", "x", "post", followers=400, occ=t0, cost=None)
+    emit(p5, "edge2_post")
+    # A duplicate post_id naming another influencer: i-a's reach_sum does not get the post.
+    emit(dict(p5, event_id=b.new_id("e2"), influencer_id="i-a"), "dup_post_id_other_influencer")
     emit(dict(p1, event_id=b.new_id("e2"), platform="blog", format="post"),
          "dup_post_id_other_platform")
 
@@ -1378,6 +1400,9 @@ def _edges_v2(b: _Builder) -> None:
     emit(inter(t0 + 30 * HOUR, "p2-plat", "view", "v9"), "source_mismatch_interaction")
     emit(snap(t0 + 13 * HOUR + 30 * MIN, "p2-plat", likes=6), "snapshot_decrease")
     again(s1, "resend_snapshot_beyond_horizon")  # counted again: stale and late
+    # Bounded state (3): interactions move to t0 + 20 h, so the 12:00 hour and the first day
+    # are final for interactions (their reach sketch may go, their reach stays).
+    emit(inter(t0 + 20 * HOUR, "p2-events", "impression", "v7"), "edge2_inter")
 
     # Clicks (v2 late rule): a late click is never a repeat, a late valid click makes a
     # later on-time click a repeat.
@@ -1392,8 +1417,14 @@ def _edges_v2(b: _Builder) -> None:
     emit(click(t0 + 3 * HOUR + 50 * MIN, "w2"), "late_valid_click_makes_repeat")
     emit(click(t0 + 4 * HOUR + 5 * MIN, "w2"), "late_valid_click_makes_repeat")
     emit(click(t0 + 3 * HOUR + 55 * MIN, "w2"), "late_click_never_repeat")
-    for k, influencer in enumerate(["i-d", "i-e", "i-ghost2"]):
+    for k, influencer in enumerate(["i-d", "i-e", "i-ghost2", "i-f"]):
         emit(click(t0 + 10 * HOUR + (k + 1) * MIN, None, influencer, "l-x"), "edge2_tier")
+    # Repeat-click memory at its bound (3): a valid click at T can still make a click a repeat
+    # while it is newer than the clicks' greatest occurred_at less the grace and 30 minutes.
+    t_valid = t0 + 10 * HOUR + 5 * MIN
+    emit(click(t_valid, "w3"), "click_memory_boundary")
+    emit(click(t_valid + 6 * HOUR + 30 * MIN - 1, "w4"), "click_memory_boundary")
+    emit(click(t_valid + 30 * MIN - 1, "w3"), "click_memory_boundary")  # on time: a repeat
 
     # Orders and refunds (one topic, so their order is exact).
     def order(occ: int, order_id: str, amount: int, **fields: Any) -> dict[str, Any]:
@@ -1510,10 +1541,15 @@ def _edges_v2(b: _Builder) -> None:
               influencer_id="i-ghost", scores={"tone": 1}), "re_review_older_other_influencer")
 
     # A newer definition changes i-b's tier.
-    roster2 = [dict(m) for m in roster]
+    roster2 = [dict(m) for m in roster if m["influencer_id"] != "i-f"]
     roster2[1]["tier"] = "macro"
     emit(dict(definition, event_id=b.new_id("e2"), occurred_at=format_time(t0, "us"),
               influencers=roster2), "redefinition_changes_tier")
+
+    # A post (its topic lags) in the 12:00 hour, final for interactions by now: the set is
+    # written again and must keep the reach of its interactions part.
+    emit(post("p2-lagging-topic", "i-a", "blog", "post", followers=0, occ=t0 + 20 * MIN,
+              cost=None), "record_in_window_final_for_another_topic")
 
     # Campaign cmp-epoch has no definition: no currency or window check for a conversion
     # or a refund (its order O1, in XXX, comes from _edges).

@@ -6,6 +6,7 @@ contract only; the product is called through its command line and nothing else.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -20,7 +21,7 @@ import pytest
 
 from .compare import compare_dlq, compare_values, reach_errors, report
 from .generate import Generated, generate
-from .naive import CONVERSION_ACTIONS, Result, run
+from .naive import CONVERSION_ACTIONS, Result, key_of, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "campaign-kpi"
@@ -285,6 +286,38 @@ def test_oracle_reads_contract_v2_on_hand_made_lines() -> None:
     assert kpis["survey_responses"] == 5
 
 
+def test_compare_flags_what_it_must() -> None:
+    """The comparison is exact where the contract is: it must see these product mistakes."""
+    g = generate(1, 2000)
+    res = run(g.lines, g.schema_invalid)
+    res.values = [v | {"updated_at": 0} for v in res.values]  # as a product writes them
+    assert compare_values(res, copy.deepcopy(res.values)) == []
+    mistakes: list[tuple[str, str, Any]] = [
+        ("cmp-edge2|campaign|cmp-edge2|all|all", "reach_sum", 10**12 + 205.0),  # a float
+        ("cmp-edge2|campaign|cmp-edge2|all|all", "refunds", 10),
+        ("cmp-edge2|influencer|i-b|all|all", "tier", "nano"),  # the older roster's
+        ("cmp-edge2|post|p2-plat|all|all", "published_at", "1717417800"),  # text
+        ("cmp-edge2|campaign|cmp-edge2|all|all", "conversions_by_action", {"lead": 2}),
+    ]
+    for key, name, wrong in mistakes:
+        values = copy.deepcopy(res.values)
+        target = next(v for v in values if key_of(v) == key)
+        target["kpis"][name] = wrong
+        assert compare_values(res, values), (key, name, wrong)
+    values = copy.deepcopy(res.values)
+    target = next(v for v in values if key_of(v) == "cmp-edge2|campaign|cmp-edge2|all|all")
+    z = target["kpis"]["brand_lift"]["awareness"]["z"]
+    target["kpis"]["brand_lift"]["awareness"]["z"] = math.nextafter(z, 0.0)  # one ulp
+    assert compare_values(res, values)
+    del target["kpis"]["brand_lift"]
+    assert compare_values(res, values)
+
+
+def test_a_missing_product_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "SCRIPT", tmp_path / "campaign-kpi")
+    assert _product_problem() is not None
+
+
 def test_oracle_sees_the_v2_edges() -> None:
     """cmp-edge2 (generate._edges_v2), with the values worked out by hand from contract v2."""
     g = generate(1, 2000)
@@ -295,15 +328,16 @@ def test_oracle_sees_the_v2_edges() -> None:
         return dict(by_key[f"cmp-edge2|{key}"]["kpis"])
 
     c = kpis("campaign|cmp-edge2|all|all")
-    # Interactions 5 + snapshots 100 + 50 + 0 + 45 + 0 + 20 + 60 (late) - 10.
-    assert c["impressions"] == 270
+    # Interactions 6 + snapshots 100 + 50 + 0 + 45 + 0 + 20 + 60 (late) - 10.
+    assert c["impressions"] == 271
     assert (c["likes"], c["comments"], c["shares"], c["engagements"]) == (7, 3, 5, 15)
-    assert c["reach"] == 5  # distinct viewers of interactions only
-    # p2-events 5 + p2-plat 85 + p2-plat-late 50 + p2-unpub-plat 40 + p2-other-inf 9
+    assert c["reach"] == 6  # distinct viewers of interactions only
+    # p2-events 6 + p2-plat 85 + p2-plat-late 50 + p2-unpub-plat 40 + p2-other-inf 9
     # + p2-max 10^12 + p2-rej-first 15.
-    assert c["reach_sum"] == 10**12 + 204
+    assert c["reach_sum"] == 10**12 + 205
     assert c["stale_snapshots"] == 5
-    assert (c["clicks_valid"], c["clicks_repeat"]) == (6, 1)
+    # Late w2 valid, the on-time w2 a repeat, the late w2 valid; w3 a repeat at the bound.
+    assert (c["clicks_valid"], c["clicks_repeat"]) == (9, 2)
     assert (c["orders"], c["revenue_minor"]) == (6, 10**12 + 2700)
     assert (c["refunds"], c["refunded_minor"], c["revenue_net_minor"]) == (9, 10**12 + 1961, 739)
     assert (c["refunds_unmatched"], c["orders_out_of_window"]) == (4, 1)
@@ -313,10 +347,10 @@ def test_oracle_sees_the_v2_edges() -> None:
     assert c["conversions_by_action"] == {"lead": 2, "signup": 1, "app_install": 1, "other": 1,
                                           "subscription": 1}
     assert c["conversions_out_of_window"] == 1
-    assert (c["duplicate_events"], c["late_events"]) == (12, 9)
+    assert (c["duplicate_events"], c["late_events"]) == (13, 9)
     assert c["survey_responses"] == 13
     assert c["target_progress"] == {"conversions": 6 / 4, "roas_net": 739 / 1500 / 2,
-                                    "reach_sum": (10**12 + 204) / 100,
+                                    "reach_sum": (10**12 + 205) / 100,
                                     "cost_per_conversion_minor": 1500 / 6 / 10,
                                     "stale_snapshots": 5.0}
     lift = c["brand_lift"]
@@ -335,13 +369,14 @@ def test_oracle_sees_the_v2_edges() -> None:
                               "control_positive": 1, "lift": 0.0, "relative_lift": 0.0}
     # Influencers: deltas go where the record points, reach_sum follows post_published.
     a, b = kpis("influencer|i-a|all|all"), kpis("influencer|i-b|all|all")
-    assert (a["impressions"], a["reach_sum"], a["tier"]) == (165, 140, "micro")
+    assert (a["impressions"], a["reach_sum"], a["tier"]) == (166, 141, "micro")
     assert (a["refunds"], a["revenue_net_minor"]) == (5, 540)
     assert (b["shares"], b["reach_sum"], b["tier"]) == (3, 9, "macro")  # redefined tier
     assert (b["refunds"], b["refunded_minor"]) == (3, 301)
     assert kpis("influencer|i-d|all|all")["tier"] == "macro"  # listed twice: the later
     assert kpis("influencer|i-e|all|all")["tier"] == "mid"  # the later entry has no tier
     assert "tier" not in kpis("influencer|i-ghost2|all|all")
+    assert "tier" not in kpis("influencer|i-f|all|all")  # dropped by the newer definition
     late = [k for k in by_key if k.startswith("cmp-edge2|influencer|i-late|")]
     assert late == ["cmp-edge2|influencer|i-late|all|all"]  # a late snapshot: all only
     assert kpis("influencer|i-late|all|all")["impressions"] == 60
@@ -353,6 +388,8 @@ def test_oracle_sees_the_v2_edges() -> None:
     day2 = kpis("campaign|cmp-edge2|1d|1717459200")
     assert (day2["refunds"], day2["revenue_net_minor"]) == (1, -700)
     assert "cmp-edge2|campaign|cmp-edge2|1m|1717436400" in by_key  # the zero-delta snapshot
+    noon = kpis("campaign|cmp-edge2|1h|1717416000")  # final for interactions, then a post
+    assert (noon["reach"], noon["posts"]) == (5, 5)
     # Attributes.
     plat = kpis("post|p2-plat|all|all")
     assert {k: plat[k] for k in ["influencer_id", "platform", "format", "published_at",
@@ -362,7 +399,7 @@ def test_oracle_sees_the_v2_edges() -> None:
         "impressions": 140, "likes": 6}
     events = kpis("post|p2-events|all|all")
     assert (events["platform"], events["metrics_source"], events["reach"]) == (
-        "tiktok", "events", 5)
+        "tiktok", "events", 6)
     unpublished = kpis("post|p2-unpub-plat|all|all")
     assert "influencer_id" not in unpublished
     assert unpublished["metrics_source"] == "platform"
