@@ -11,6 +11,21 @@ lines it made schema-invalid. Everything else - malformed JSON, type and key mis
 future timestamps, currency, duplicates, post sources, refund limits, lateness, click
 classes, attribution, snapshots in force, answers and reviews in force, windows, formulas,
 presence, attributes - is computed here.
+
+Readings of points the contract leaves open (the first five are the lead's, from the API
+notes of the rewrite; the others are ours):
+* a KPI set holds every counter of its place, zeros included; ``conversions_by_action`` is
+  wherever ``conversions`` is (``{}`` when none); ``brand_lift`` only at campaign/all;
+* ``tier``: the last roster entry of the definition in force that gives the influencer a
+  tier (an influencer listed twice, the later entry without a tier, keeps the earlier tier);
+* a stale snapshot touches only the campaign ``all`` set;
+* an answer or review that is not in force touches no KPI set (unless late: late_events);
+* a refund or conversion of a campaign with no definition gets no currency check;
+* a post with no reach reported (or no source yet) has post-scope reach 0, and counts 0 in
+  ``reach_sum``; ``published_at`` rounds toward minus infinity (before 1970 too);
+* an out-of-window conversion registers its ``conversion_id`` (as orders do, decisions);
+* where a summed post reach is 100 distinct viewers or more, ``reach_sum`` may be an
+  estimate (compared with the reach tolerance).
 """
 
 from __future__ import annotations
