@@ -1,0 +1,1 @@
+"""The independent naive oracle of the KPI contract, its input generator and comparison."""
