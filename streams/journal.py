@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from streams import codec
+from streams.domain.archive import BlockKey
 from streams.domain.attribution import index_roster
 from streams.domain.engine import (
     AnswerInForce,
@@ -148,12 +149,15 @@ class Journal:
     ) -> Iterator[tuple[str, Any]]:
         for cid in sorted(changes.forgotten):
             yield from self._forget(cid)
-        evicted = changes.evicted
-        for agg, state in (*changes.sets.items(), *changes.compacted.items()):
-            if agg not in evicted:
+        packed = changes.packed
+        for agg, state in changes.sets.items():
+            if agg not in packed:
                 yield aggregate_key(state.campaign_id, agg.key), _aggregate_value(agg)
-        for agg, state in evicted.items():
+        for agg, state in packed.items():
             yield aggregate_key(state.campaign_id, agg.key), None
+        for cid, block in sorted(changes.blocks):
+            data = engine.campaigns[cid].archive.get(block)
+            yield block_key(cid, block), None if not data else base64.b64encode(data).decode()
         for cid in sorted(changes.definitions):
             definition = engine.campaigns[cid].definition
             if definition is not None:
@@ -366,6 +370,10 @@ class _States:
                 Scope(scope), scope_id, Window(window), None if start == Window.ALL else int(start)
             )
             state.sets[key] = _decode_aggregate(key, value, legacy)
+        elif kind == "w":
+            scope, scope_id, window, start = rest
+            block: BlockKey = (Scope(scope), scope_id, Window(window), int(start))
+            state.archive[block] = base64.b64decode(value)
         elif kind == "d":
             state.definition = _decode_definition(value)
         elif kind == "m":
@@ -397,6 +405,12 @@ class _States:
             respondent, question = rest
             occurred_at_us, group, positive = value
             state.answers[respondent, question] = AnswerInForce(occurred_at_us, group, positive)
+
+
+def block_key(cid: str, block: BlockKey) -> str:
+    """Key of a block of packed windows."""
+    scope, scope_id, window, start = block
+    return f"w|{cid}|{scope}|{scope_id}|{window}|{start}"
 
 
 def aggregate_key(cid: str, key: SetKey) -> str:

@@ -88,7 +88,7 @@ def pack(agg: Aggregate) -> bytes:
 
 
 class _Reader:
-    __slots__ = ("data", "at")
+    __slots__ = ("at", "data")
 
     def __init__(self, data: bytes) -> None:
         self.data = data

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
+from streams.domain.archive import BLOCK_S, BlockKey, block_of, pack, unpack
 from streams.domain.attribution import attribute, roster_tiers
 from streams.domain.errors import InvalidRecord, Reason
 from streams.domain.events import (
@@ -256,10 +257,10 @@ class Changes:
     reviews: set[tuple[str, str, str]] = field(default_factory=set)
     answers: set[tuple[str, str, str]] = field(default_factory=set)
     forgotten: set[str] = field(default_factory=set)
-    # Final windows reduced to their values (same KPIs, smaller state), and windows dropped
-    # from the state once nothing can change them and their retention has passed.
-    compacted: dict[Aggregate, CampaignState] = field(default_factory=dict)
-    evicted: dict[Aggregate, CampaignState] = field(default_factory=dict)
+    # Final windows packed into blocks (their own cells go), the blocks that changed (or
+    # were dropped once nothing can change them and their retention has passed).
+    packed: dict[Aggregate, CampaignState] = field(default_factory=dict)
+    blocks: set[tuple[str, BlockKey]] = field(default_factory=set)
 
     def register(self, cid: str, topic: Topic, entry: Registration) -> None:
         """Note a counted event's registration."""
@@ -270,19 +271,19 @@ class Changes:
         taken = Changes(
             self.sets, self.registered, self.definitions, self.maxima, self.posts,
             self.orders, self.valid_clicks, self.reviews, self.answers, self.forgotten,
-            self.compacted, self.evicted,
+            self.packed, self.blocks,
         )
         self.sets, self.registered, self.valid_clicks = {}, {}, {}
         self.definitions, self.maxima, self.posts, self.orders = set(), set(), set(), set()
         self.reviews, self.answers, self.forgotten = set(), set(), set()
-        self.compacted, self.evicted = {}, {}
+        self.packed, self.blocks = {}, set()
         return taken
 
     def drop(self, cid: str) -> None:
         """Forget what was recorded about a campaign (it is being erased)."""
         self.sets = {agg: s for agg, s in self.sets.items() if s.campaign_id != cid}
-        self.compacted = {a: s for a, s in self.compacted.items() if s.campaign_id != cid}
-        self.evicted = {a: s for a, s in self.evicted.items() if s.campaign_id != cid}
+        self.packed = {a: s for a, s in self.packed.items() if s.campaign_id != cid}
+        self.blocks = {b for b in self.blocks if b[0] != cid}
         self.registered = {k: v for k, v in self.registered.items() if k[0] != cid}
         self.valid_clicks.pop(cid, None)
         self.definitions.discard(cid)
@@ -296,8 +297,8 @@ class CampaignState:
     """Everything the engine knows about one campaign."""
 
     __slots__ = (
-        "answers", "campaign_id", "changes", "clicks_prune_at", "conversion_ids",
-        "definition", "final_windows", "ledgers", "lift", "open_reach", "orders", "posts",
+        "answers", "archive", "block_ends", "campaign_id", "changes", "clicks_prune_at",
+        "conversion_ids", "definition", "ledgers", "lift", "open_windows", "orders", "posts",
         "refund_ids", "reviews", "sets", "tiers", "valid_clicks",
     )
 
@@ -321,34 +322,56 @@ class CampaignState:
         self.answers: dict[tuple[str, str], AnswerInForce] = {}
         self.lift: dict[str, LiftCounts] = {}
         self.sets: dict[SetKey, Aggregate] = {}
-        # Windowed sets by end (heaps of (end_us, key)): those whose reach is still a sketch,
-        # and per window kind all of them, to reduce and drop them once final (contract 3).
-        self.open_reach: list[tuple[int, SetKey]] = []
-        self.final_windows: dict[Window, list[tuple[int, SetKey]]] = {
-            window: [] for window in WINDOW_SIZES_S
-        }
+        # Windowed sets not yet packed, by end (a heap of (end_us, key)); final windows packed
+        # into blocks (contract 3: reduced to their values), and the blocks by end.
+        self.open_windows: list[tuple[int, SetKey]] = []
+        self.archive: dict[BlockKey, bytes] = {}
+        self.block_ends: list[tuple[int, BlockKey]] = []
         self.clicks_prune_at = 1024
 
     def touch(self, key: SetKey) -> Aggregate:
         """The aggregate of a KPI set, created on first use, recorded as changed."""
         agg = self.sets.get(key)
         if agg is None:
-            agg = self.sets[key] = Aggregate(key)
-            self.track_window(key)
+            if key[3] is None or (agg := self._unpack(key)) is None:
+                agg = Aggregate(key)
+            self.sets[key] = agg
+            if key[3] is not None:
+                heapq.heappush(self.open_windows, (_end_us(key), key))
         changed = self.changes.sets
         if agg not in changed:
             changed[agg] = self
         return agg
 
-    def track_window(self, key: SetKey) -> None:
-        """Queue a windowed set for its reduction and retention (a new or restored one)."""
-        _, _, window, start = key
-        if start is None:
-            return
-        end_us = (start + WINDOW_SIZES_S[window]) * US_PER_S
-        heapq.heappush(self.final_windows[window], (end_us, key))
-        if window is not Window.MINUTE:
-            heapq.heappush(self.open_reach, (end_us, key))
+    def _unpack(self, key: SetKey) -> Aggregate | None:
+        """A packed window a late-coming record of a sparse topic lands in, taken back out."""
+        block = block_of(key)
+        data = self.archive.get(block)
+        if not data:
+            return None
+        for agg, begin, end in unpack(block, data):
+            if agg.key == key:
+                self.archive[block] = data[:begin] + data[end:]
+                self.changes.blocks.add((self.campaign_id, block))
+                return agg
+        return None
+
+    def pack(self, agg: Aggregate) -> None:
+        """Move a final window into its block."""
+        block = block_of(agg.key)
+        data = self.archive.get(block)
+        if data is None:
+            heapq.heappush(self.block_ends, (_block_end_us(block), block))
+        self.archive[block] = (data or b"") + pack(agg)
+        del self.sets[agg.key]
+        self.changes.packed[agg] = self
+        self.changes.blocks.add((self.campaign_id, block))
+
+    def packed_sets(self) -> Iterator[Aggregate]:
+        """The packed windows, unpacked (for a full rewrite of the outputs)."""
+        for block, data in self.archive.items():
+            for agg, _, _ in unpack(block, data):
+                yield agg
 
     def final_before_us(self, topic: Topic, grace_us: int) -> int | None:
         """A window ending at or before this holds no more of this topic's records."""
@@ -453,6 +476,8 @@ class Targets:
 
 
 _SCOPE_ORDER: Final = {Scope.CAMPAIGN: 0, Scope.INFLUENCER: 1, Scope.POST: 2}
+# The topics whose records fill windows densely: a window is packed once they have passed it.
+DENSE_TOPICS: Final = (Topic.INTERACTIONS, Topic.CLICKS)
 
 
 def sort_key(key: SetKey) -> tuple[int, str, str, int]:
@@ -554,35 +579,35 @@ class Engine:
 
     def _finalize(self, state: CampaignState) -> None:
         rules = self.rules
-        changes = self.changes
-        # The reach sketch is the interactions part: once no non-late interaction can land
-        # in a window, its reach is a number for good.
-        reach_final = state.final_before_us(Topic.INTERACTIONS, rules.grace_us[Topic.INTERACTIONS])
-        heap = state.open_reach
-        while heap and reach_final is not None and heap[0][0] <= reach_final:
-            _, key = heapq.heappop(heap)
-            agg = state.sets.get(key)
-            if agg is not None and isinstance(agg.reach, Reach):
-                agg.reach = agg.reach.estimate()
-                changes.compacted.setdefault(agg, state)
-        # A window no record can ever land in again — every topic that feeds windows has a
-        # reference (a topic's first record may land anywhere) and lies past it — is dropped
-        # once it is older than its retention: its values stay on the KPI topic.
+        # Once no non-late record of the dense topics can land in a window, it is reduced to
+        # its values: its reach (the interactions part) becomes a number, and it is packed.
+        dense = [state.final_before_us(t, rules.grace_us[t]) for t in DENSE_TOPICS]
+        known = [final for final in dense if final is not None]
+        if known:
+            packed_before = min(known)
+            heap = state.open_windows
+            while heap and heap[0][0] <= packed_before:
+                end_us, key = heapq.heappop(heap)
+                agg = state.sets.get(key)
+                if agg is None:
+                    continue  # packed already (a stale heap entry)
+                if agg in self.changes.sets:  # changed in this very take: packed next time
+                    heapq.heappush(heap, (end_us, key))
+                    break
+                if isinstance(agg.reach, Reach):
+                    agg.reach = agg.reach.estimate()
+                state.pack(agg)
+        # A block no record can ever land in again — every topic that feeds windows has a
+        # reference (a topic's first record may land anywhere) and the block lies past it —
+        # is dropped once older than its retention: its values stay on the KPI topic.
         finals = [state.final_before_us(t, rules.grace_us[t]) for t in WINDOW_TOPICS]
-        if any(final is None for final in finals):
-            return
-        final_us = min(f for f in finals if f is not None)
-        for window, heap in state.final_windows.items():
-            retention_us = rules.final_retention_us.get(window)
-            if retention_us is None:
-                continue
-            while heap and heap[0][0] + retention_us <= final_us:
-                _, key = heapq.heappop(heap)
-                agg = state.sets.pop(key, None)
-                if agg is not None:
-                    # Changed in this very take (a backfill leaping ahead)? Still published.
-                    changes.compacted.pop(agg, None)
-                    changes.evicted[agg] = state
+        if all(final is not None for final in finals):
+            final_us = min(f for f in finals if f is not None)
+            ends = state.block_ends
+            while ends and ends[0][0] + rules.final_retention_us[ends[0][1][2]] <= final_us:
+                _, block = heapq.heappop(ends)
+                if state.archive.pop(block, None) is not None:
+                    self.changes.blocks.add((state.campaign_id, block))
         self._prune_clicks(state)
 
     def _prune_clicks(self, state: CampaignState) -> None:
@@ -614,12 +639,25 @@ class Engine:
             sets.extend(state.kpi_set(agg) for agg in aggs)
         return sets
 
-    def all_sets(self) -> Iterator[KpiSet]:
-        """Every KPI set, changed or not (derived KPIs brought up to date first)."""
+    def all_sets(self, *, recent_only: bool = False) -> Iterator[KpiSet]:
+        """Every KPI set, changed or not (derived KPIs brought up to date first).
+
+        ``recent_only`` leaves out the packed windows older than their retention before the
+        campaign's latest event: the ones whose Redis keys have expired (a rewrite of the
+        outputs after a restore needs only what Redis would still hold).
+        """
         self._follow_reach()
         for state in self.campaigns.values():
-            for key in sorted(state.sets, key=sort_key):
-                yield state.kpi_set(state.sets[key])
+            aggs = list(state.sets.values())
+            if state.archive:
+                latest = max((lg.max_us or 0 for lg in state.ledgers.values()), default=0)
+                retention = self.rules.final_retention_us
+                aggs.extend(
+                    agg for agg in state.packed_sets()
+                    if not recent_only or _end_us(agg.key) + retention[agg.key[2]] > latest
+                )
+            for agg in sorted(aggs, key=lambda agg: sort_key(agg.key)):
+                yield state.kpi_set(agg)
 
     def restore(self, campaigns: Iterable[CampaignState]) -> None:
         """Take over restored campaign states: the one way state enters an engine.
@@ -638,11 +676,10 @@ class Engine:
             for post_id, post in state.posts.items():
                 agg = state.sets.get((Scope.POST, post_id, Window.ALL, None))
                 post.reach_counted = 0 if agg is None else agg.reach_value()
-            for key, agg in state.sets.items():
-                if key[3] is not None:
-                    heapq.heappush(state.final_windows[key[2]], (_end_us(key), key))
-                    if isinstance(agg.reach, Reach):
-                        heapq.heappush(state.open_reach, (_end_us(key), key))
+            state.open_windows = [(_end_us(k), k) for k in state.sets if k[3] is not None]
+            heapq.heapify(state.open_windows)
+            state.block_ends = [(_block_end_us(block), block) for block in state.archive]
+            heapq.heapify(state.block_ends)
             count = sum(len(times) for times in state.valid_clicks.values())
             state.clicks_prune_at = max(1024, 2 * count)
 
@@ -934,6 +971,10 @@ def _end_us(key: SetKey) -> int:
     _, _, window, start = key
     assert start is not None
     return (start + WINDOW_SIZES_S[window]) * US_PER_S
+
+
+def _block_end_us(block: BlockKey) -> int:
+    return (block[3] + BLOCK_S[block[2]]) * US_PER_S
 
 
 def _add_viewer(agg: Aggregate, hashed: int) -> None:
