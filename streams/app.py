@@ -110,7 +110,10 @@ def create_app(settings: Settings) -> KpiApp:
     ) -> None:
         """Tell the pipeline (it acts on it between two flushes, never during one)."""
         assigned: set[TP] = args[0]
-        pipeline.assigned(tp.partition for tp in assigned)
+        # Input topics only: Faust also assigns its own (the assignor's leader topic), whose
+        # partition numbers say nothing about ours.
+        inputs = settings.logical_topics()
+        pipeline.assigned(tp.partition for tp in assigned if tp.topic in inputs)
 
     @app.page("/metrics")
     async def metrics_page(web: View, request: Request) -> Response:

@@ -98,11 +98,15 @@ class BatchConsumer(aiokafka_driver.Consumer):
         app = self.app
         try:
             while not (self.should_stop or fetcher.should_stop):
-                generation = app.consumer_generation_id
+                # While a rebalance is under way this waits for Faust to seek to the
+                # committed offsets and resume the flow: what it returns comes from there
+                # and is applied. (Reading the generation before the wait and dropping the
+                # fetch when it changed threw away the first fetch after every rebalance,
+                # with nothing seeking back: the loss of issue 10.)
                 records, _ = await self._wait_next_records(self.poll_s)
-                if not self.flow_active or app.consumer_generation_id != generation:
-                    # Fetched across a rebalance: dropped; Faust seeks back to the committed
-                    # offsets before it resumes the flow, so they come again.
+                if not self.flow_active:
+                    # A rebalance began during the fetch: Faust seeks back before it resumes
+                    # the flow, so these records come again.
                     continue
                 if records:
                     await pipeline.feed(

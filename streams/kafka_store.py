@@ -93,7 +93,7 @@ class KafkaPartitionStore:
             try:
                 await asyncio.wait_for(self._transaction(producer, flush), _COMMIT_TIMEOUT_S)
                 return
-            except (KafkaError, OSError, TimeoutError) as error:
+            except Exception as error:  # aiokafka raises IllegalOperation once fenced, too
                 if attempt == _ATTEMPTS or not await self._abort(producer):
                     await self.close()
                     raise PartitionLost(

@@ -142,7 +142,10 @@ class Pipeline:
         self._stores = stores
         self._logical = settings.logical_topics()
         self._partitions: dict[int, _Partition] = {}
+        # The latest assignment the consumer reported, and the one acted on (None: not told;
+        # a pipeline fed by hand opens what it is fed).
         self._assignment: frozenset[int] | None = None
+        self._assigned: frozenset[int] | None = None
         # Partitions whose state a newer group generation wrote: not ours until reassigned.
         self._stale: set[int] = set()
         # Records applied since the last flush, and since when something waits to be flushed.
@@ -205,6 +208,10 @@ class Pipeline:
                 await self.flush()
             part = self._partitions.get(number)
             if part is None:
+                if self._assigned is not None and number not in self._assigned:
+                    # Revoked while this fetch was under way: its new owner reads it. Opening
+                    # it here would fence that owner.
+                    continue
                 await self._open(number)
                 reopened.add(number)
                 continue
@@ -381,6 +388,7 @@ class Pipeline:
         assignment, self._assignment = self._assignment, None
         if assignment is None:
             return set()
+        self._assigned = assignment
         self._stale.clear()
         for number in list(self._partitions):
             if number not in assignment:
