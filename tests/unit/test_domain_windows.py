@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from kpi_factories import engine_with, interaction, kpi, secs, us
 
 from streams.codec import parse_time
+from streams.domain.vocabulary import Window
 from streams.domain.windows import window_bounds_s
+
+from .kpi_factories import engine_with, interaction, kpi, secs, us
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ from streams.domain.windows import window_bounds_s
 )
 def test_window_bounds(instant: str, window: str, start: str, end: str) -> None:
     assert window_bounds_s(window, us(instant)) == (secs(start), secs(end))
+    assert window_bounds_s(Window(window), us(instant)) == (secs(start), secs(end))
 
 
 @pytest.mark.parametrize(
