@@ -130,7 +130,7 @@ def post(
     post_id: str = "p1",
     influencer_id: str = "i1",
     platform: str = "instagram",
-    format: str = "reel",  # noqa: A002 (the contract's field name)
+    format: str = "reel",
     followers: int = 1000,
     cost_minor: int = 0,
 ) -> PostPublished:

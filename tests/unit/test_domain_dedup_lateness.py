@@ -25,7 +25,6 @@ from .kpi_factories import (
     engine_with,
     feed,
     interaction,
-    iso,
     kpi,
     kpis,
     order,

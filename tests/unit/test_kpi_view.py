@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-
 from streams.codec import loads
 from streams.config import Settings
 from streams.domain.engine import KpiSet
@@ -232,8 +231,10 @@ def test_real_engine_sets_round_trip() -> None:
 
 
 def commands(call: Call) -> list[tuple[object, ...]]:
-    """The commands a campaign call runs: its argv is the flush sequence, then per command
-    its argument count and its arguments."""
+    """The commands a campaign call runs.
+
+    Its argv is the flush sequence, then per command its argument count and its arguments.
+    """
     argv = call.argv[1:]
     out: list[tuple[object, ...]] = []
     i = 0

@@ -70,7 +70,7 @@ def test_events_limit_and_definitions_first() -> None:
 
 
 def test_every_record_valid_but_the_invalid_ones() -> None:
-    problems = []
+    problems: list[tuple[SimRecord, str, str]] = []
     for record in sample():
         try:
             decoded(record)
