@@ -288,6 +288,15 @@ def test_a_split_cell_that_shrinks_leaves_no_parts_behind() -> None:
     assert by_key(worker.engine.all_sets())["c1|influencer|influencer-05999|all|all"]["tier"] == (
         "mid"
     )
+    # shrinking after a restart: the parts written before it are deleted too
+    grown = sum(len(v) for v in worker.store.values())
+    worker.apply([_big_definition("2026-11-01T03:00:00Z", 2, "micro")])
+    worker.flush()
+    assert sum(len(v) for v in worker.store.values()) < grown / 50
+    worker.restart()
+    assert by_key(worker.engine.all_sets())["c1|influencer|influencer-00002|all|all"].get(
+        "tier"
+    ) is None  # no longer on the roster
 
 
 # -- formats ------------------------------------------------------------------------------
@@ -323,3 +332,22 @@ def test_random_restarts_agree_with_the_reference() -> None:
         restarts = {rng.randint(1, 300 // flush_every + 1) for _ in range(3)}
         resumed = run(items, flush_every, restarts)
         assert by_key(resumed.engine.all_sets()) == final_sets(items), (trial, restarts)
+
+
+# -- erasure --------------------------------------------------------------------------------
+
+
+def test_a_forgotten_campaign_stays_forgotten_after_a_restart() -> None:
+    # Engine.forget(campaign_id) drops everything about a campaign (its erasure); the journal
+    # must delete its cells, or a restart brings the erased campaign back.
+    worker = Worker()
+    worker.apply(_state_after(
+        campaign(), post(), order(order_id="o1"), interaction(), refund(order_id="o1"),
+        campaign(campaign_id="c2"), interaction(campaign_id="c2"),
+    ))
+    worker.flush()
+    assert worker.engine.forget("c1")
+    worker.flush()
+    assert {s.campaign_id for s in worker.engine.all_sets()} == {"c2"}
+    worker.restart()
+    assert {s.campaign_id for s in worker.engine.all_sets()} == {"c2"}
