@@ -351,3 +351,60 @@ def test_a_forgotten_campaign_stays_forgotten_after_a_restart() -> None:
     assert {s.campaign_id for s in worker.engine.all_sets()} == {"c2"}
     worker.restart()
     assert {s.campaign_id for s in worker.engine.all_sets()} == {"c2"}
+
+
+# -- bounded state (contract 3, v2) -----------------------------------------------------------
+
+
+def _store_bytes(worker: Worker) -> int:
+    return sum(len(key) + len(value) for key, value in worker.store.items())
+
+
+def _hours_of_viewers(worker: Worker, hours: range) -> None:
+    # Each hour, 300 new viewers (more than an exact count keeps: a sketch) in one minute.
+    for hour in hours:
+        worker.apply(_state_after(*(
+            interaction(at(T0, hour * 60 * MINUTE + i * 100_000), action="impression",
+                        viewer_id=f"viewer-{hour}-{i}")
+            for i in range(300)
+        )))
+        worker.flush()
+
+
+def test_final_windows_keep_numbers_not_reach_sketches() -> None:
+    # "A final part keeps its values and drops what only served to compute them — above all
+    # the reach sketch": past the 6-hour grace, an hour window costs a few numbers, so 24
+    # more hours of input must not add 24 more pairs of sketches (2 x 16 KiB each and hour).
+    worker = Worker()
+    _hours_of_viewers(worker, range(24))
+    day_one = _store_bytes(worker)
+    _hours_of_viewers(worker, range(24, 48))
+    growth_per_hour = (_store_bytes(worker) - day_one) / 24
+    assert growth_per_hour < 8 * 1024
+    worker.restart()
+    hour = kpis_of(worker.engine, "c1|campaign|c1|1h|1793613600")
+    assert abs(int(hour["reach"]) - 300) <= 12  # type: ignore[call-overload]
+
+
+def kpis_of(engine: Engine, key: str) -> dict[str, object]:
+    return {s.key: s.kpis for s in engine.all_sets()}[key]
+
+
+def test_valid_clicks_too_old_to_make_a_repeat_leave_the_state() -> None:
+    # "A valid click older than the clicks' greatest occurred_at less the grace and 30
+    # minutes can no longer make a click a repeat": the state need not, and must not grow
+    # to, keep them all. Visitors are stored pseudonymised (Rules.pseudonym).
+    worker = Worker()
+    for hour in range(24):
+        worker.apply(_state_after(*(
+            click(at(T0, hour * 60 * MINUTE + i * MINUTE), visitor_id=f"visitor-{hour}-{i}")
+            for i in range(20)
+        )))
+        worker.flush()
+    pseudonyms = {worker.rules.pseudonym(f"visitor-{hour}-{i}"): hour
+                  for hour in range(24) for i in range(20)}
+    text = b"".join(worker.store.values()).decode("utf-8", "replace")
+    kept_hours = {hour for pseudonym, hour in pseudonyms.items() if pseudonym in text}
+    # greatest time: hour 23 + 19 min; anything before hour 16 is older than 6 h 30 before it
+    assert kept_hours <= set(range(16, 24))
+    assert set(range(17, 24)) <= kept_hours  # recent ones stay: they still make repeats
