@@ -366,6 +366,14 @@ def test_v2_values_round_trip_through_hash_fields() -> None:
         ("frequency", 1.23456, "1.23"),
         ("content_score", 4.25, "4.25"),
         ("objective", "awareness", "awareness"),
+        # v2
+        ("action_rate", 0.25, "25.00%"),
+        ("engagement_rate_by_reach_sum", 0.5, "50.00%"),
+        ("roas_net", -0.25, "-0.25"),
+        ("cost_per_conversion_minor", 350.0, "350.00"),
+        ("revenue_net_minor", -900, "-900"),
+        ("tier", "nano", "nano"),
+        ("metrics_source", "platform", "platform"),
     ],
 )
 def test_format_value(name: str, value: object, text: str) -> None:
@@ -399,6 +407,18 @@ def test_format_table() -> None:
         ["target_progress.orders", "50.00% of target"],
         ["target_progress.cpa_minor", "80.00% of target (cost: lower is better)"],
         ["objective", "conversion"],
+    ]
+
+
+def test_format_table_shows_post_attributes_as_text_after_the_kpis() -> None:
+    post_all = KpiSet(CID, "post", "p1", "all", None, None, {
+        "influencer_id": "007", "platform": "x", "posts": 1, "published_at": 1_773_144_000,
+        "metrics_source": "platform", "format": "reel",
+    })
+    rows = [line.split(None, 1) for line in format_table(_round_trip(post_all)).splitlines()[3:]]
+    assert rows == [
+        ["posts", "1"], ["influencer_id", "007"], ["platform", "x"], ["format", "reel"],
+        ["published_at", "1773144000"], ["metrics_source", "platform"],
     ]
 
 
