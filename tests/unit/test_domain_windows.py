@@ -92,3 +92,15 @@ def test_window_start_and_end_are_published_in_epoch_seconds() -> None:
     assert found[("campaign", "1d")] == (secs("2026-11-02T00:00:00Z"), secs("2026-11-03T00:00:00Z"))
     assert found[("campaign", "all")] == (None, None)
     assert found[("post", "all")] == (None, None)
+
+
+def test_kpi_set_keys_follow_contract_5_2() -> None:
+    engine = engine_with(interaction("2026-11-02T10:00:00.25Z", post_id="p1"))
+    keys = {s.key for s in engine.all_sets()}
+    hour, day, minute = (secs("2026-11-02T10:00:00Z"), secs("2026-11-02T00:00:00Z"),
+                         secs("2026-11-02T10:00:00Z"))
+    assert keys == {
+        "c1|campaign|c1|all|all", f"c1|campaign|c1|1d|{day}", f"c1|campaign|c1|1h|{hour}",
+        f"c1|campaign|c1|1m|{minute}", "c1|influencer|i1|all|all",
+        f"c1|influencer|i1|1d|{day}", f"c1|influencer|i1|1h|{hour}", "c1|post|p1|all|all",
+    }
