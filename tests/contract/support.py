@@ -13,10 +13,32 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry, Resource
 
+from streams.domain.engine import Engine
+from streams.domain.errors import InvalidRecord
+from streams.domain.vocabulary import Outcome, Topic
+from streams.processing import apply_record
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"
 EXAMPLES = SCHEMAS / "examples"
-EVENT_TYPES = ("campaign", "post_published", "interaction", "click", "order", "content_review")
+# Contract 1: the event types, v1 and v2.
+EVENT_TYPES = (
+    "campaign", "post_published", "interaction", "post_metrics", "click", "order", "order_refund",
+    "content_review", "conversion", "survey_response",
+)
+# Contract 1, the topic table: the types each topic carries.
+TOPIC_TYPES: dict[str, tuple[str, ...]] = {
+    "campaigns": ("campaign",),
+    "posts": ("post_published",),
+    "interactions": ("interaction", "post_metrics"),
+    "clicks": ("click",),
+    "orders": ("order", "order_refund"),
+    "content-reviews": ("content_review",),
+    "conversions": ("conversion",),
+    "surveys": ("survey_response",),
+}
+TYPE_TOPICS = {type_: topic for topic, types in TOPIC_TYPES.items() for type_ in types}
+SCHEMA_ID = "https://campaign-kpi-streams.example/schemas/v2/"
 
 
 def _ecma_pattern(pattern: str) -> str:
@@ -85,6 +107,30 @@ def parse_json(value: bytes) -> Any:
     return json.loads(value.decode("utf-8"), parse_constant=reject, parse_int=_parse_int)
 
 
+def schema_reason(topic: str, value: Any) -> str | None:
+    """What the schemas of a topic's types say about a parsed value (None: valid).
+
+    The checks of contract 4 that schemas can express, in their order: not an object or no
+    string ``type`` (schema_violation), a ``type`` the topic does not carry (type_mismatch),
+    then the schema of that type.
+    """
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        return "schema_violation"
+    if value["type"] not in TOPIC_TYPES[topic]:
+        return "type_mismatch"
+    return None if validator(value["type"]).is_valid(value) else "schema_violation"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record applied before an example (the state an engine-level rule needs)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    timestamp: int | None
+
+
 @dataclass(frozen=True)
 class Case:
     """One invalid-record example of schemas/examples/invalid."""
@@ -97,6 +143,7 @@ class Case:
     reason: str
     why: str
     schema_expressible: bool
+    after: tuple[Record, ...] = ()
 
 
 def load_case(path: Path) -> Case:
@@ -120,6 +167,15 @@ def load_case(path: Path) -> Case:
         reason=raw["reason"],
         why=raw["why"],
         schema_expressible=raw.get("schema_expressible", True),
+        after=tuple(
+            Record(
+                before["topic"],
+                None if before["key"] is None else before["key"].encode(),
+                before["value"].encode(),
+                before.get("timestamp"),
+            )
+            for before in raw.get("after", ())
+        ),
     )
 
 
@@ -132,3 +188,18 @@ def valid_examples(kind: str) -> list[tuple[str, dict[str, Any]]]:
         (f"{kind}/{path.stem}", json.loads(path.read_text()))
         for path in sorted((EXAMPLES / "valid" / kind).glob("*.json"))
     ]
+
+
+def verdict(case: Case) -> InvalidRecord | None:
+    """What the product says of a case: its rejection, or None when it is counted."""
+    engine = Engine()
+    for before in case.after:
+        outcome, _ = apply_record(engine, Topic(before.topic), before.key, before.value,
+                                  before.timestamp)
+        assert outcome is Outcome.COUNTED, (case.name, before)
+    outcome, result = apply_record(engine, Topic(case.topic), case.key, case.value,
+                                   case.timestamp)
+    if isinstance(result, InvalidRecord):
+        assert outcome is Outcome.INVALID
+        return result
+    return None

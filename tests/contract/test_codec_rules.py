@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from calendar import timegm
 from typing import Any
 
 import pytest
 
-from streams import codec
+from streams import codec, processing
 from streams.domain.errors import InvalidRecord
 from streams.domain.events import (
     CampaignDefined,
     Click,
     ContentReview,
+    Conversion,
     Interaction,
     Order,
+    OrderRefund,
+    PostMetrics,
     PostPublished,
     RosterEntry,
+    SurveyResponse,
 )
 
-from .support import load_case, valid_examples, validator
+from .support import SCHEMA_ID, load_case, valid_examples, validator
 
 US = 1_000_000
 
@@ -61,7 +66,7 @@ def test_parse_time(text: str, expected: int) -> None:
     assert codec.parse_time(text) == expected
     assert codec.parse_time(text) == expected  # the cached path gives the same answer
     assert validator("common").evolve(
-        schema={"$ref": "https://campaign-kpi-streams.example/schemas/v1/common.schema.json#/$defs/time"}
+        schema={"$ref": SCHEMA_ID + "common.schema.json#/$defs/time"}
     ).is_valid(text)
 
 
@@ -255,10 +260,12 @@ def dlq(key: bytes | None, value: bytes | None, **kw: Any) -> dict[str, Any]:
     args.update(kw)
     record: dict[str, Any] = json.loads(codec.encode_dead_letter(key=key, value=value, **args))
     validator("dead_letter").validate(record)
-    assert list(record) == [
+    fields = [
         "reason", "detail", "topic", "partition", "offset", "timestamp", "key", "key_encoding",
         "value", "value_encoding", "truncated",
     ]
+    # v2: "key_truncated": true is added only when a key over 64 KiB was cut
+    assert list(record) in (fields, [*fields, "key_truncated"])
     return record
 
 
@@ -300,15 +307,20 @@ def test_dead_letter_truncation() -> None:
 
 
 def test_dead_letter_for_every_invalid_example() -> None:
-    from .support import invalid_cases
+    from .support import invalid_cases, verdict
 
     for case in invalid_cases():
-        with pytest.raises(InvalidRecord) as caught:
-            codec.decode(case.topic, case.key, case.value, case.timestamp)
+        rejection = verdict(case)  # the codec's, or the engine's after the case's records
+        assert rejection is not None, case.name
+        key, value = processing.dead_letter(
+            rejection, case.topic, 0, 7, case.timestamp, case.key, case.value
+        )
+        assert key == case.key
         record = dlq(
-            case.key, case.value, reason=caught.value.reason, detail=caught.value.detail,
+            case.key, case.value, reason=rejection.reason, detail=rejection.detail,
             topic=case.topic, timestamp=case.timestamp,
         )
+        assert json.loads(value) == record
         if not record["truncated"]:
             original = (
                 record["value"].encode()
@@ -332,14 +344,103 @@ def test_dumps_loads() -> None:
         codec.loads(b"NaN")
 
 
-def test_hot_constructors_match_the_domain_types() -> None:
-    # The codec builds interactions, clicks and orders through their slot descriptors; when
-    # the domain types change shape it falls back to keywords (correct, but slower).
-    for made, cls in (
-        (codec._new_interaction, Interaction), (codec._new_click, Click),
-        (codec._new_order, Order),
-    ):
-        assert made.__name__ == "make", f"{cls.__name__} changed: codec uses the slow path"
-    click = codec._new_click("e", 1, "c", "l", "i", "qr", None, "v", None)
-    assert click == Click("e", 1, "c", "l", "i", "qr", visitor_id="v")
-    assert hash(click) == hash(Click("e", 1, "c", "l", "i", "qr", visitor_id="v"))
+def test_decoded_events_are_plain_frozen_values() -> None:
+    # However the codec builds them, decoded events are the domain's frozen dataclasses:
+    # equal (and hashing equal) to the same event built by keywords, and immutable.
+    click = codec.decode("clicks", b"c", json.dumps({
+        "event_id": "e", "type": "click", "occurred_at": "1970-01-01T00:00:00.000001Z",
+        "campaign_id": "c", "link_id": "l", "influencer_id": "i", "channel": "qr",
+        "visitor_id": "v",
+    }).encode(), None)
+    expected = Click("e", 1, "c", "l", "i", "qr", visitor_id="v")
+    assert click == expected
+    assert hash(click) == hash(expected)
+    assert type(click) is Click
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        click.link_id = "other"  # type: ignore[misc]
+    order = codec.decode("orders", b"c", json.dumps({
+        "event_id": "e", "type": "order", "occurred_at": "1970-01-01T00:00:01Z",
+        "campaign_id": "c", "order_id": "o", "amount_minor": 0, "currency": "EUR",
+    }).encode(), None)
+    assert order == Order("e", US, "c", "o", 0, "EUR")
+    assert dataclasses.replace(order, amount_minor=5).amount_minor == 5
+
+
+# --- v2 types -----------------------------------------------------------------------------
+
+
+def _decode_example(kind: str, name: str) -> Any:
+    examples = dict(valid_examples(kind))
+    event = examples[f"{kind}/{name}"]
+    topic = {"post_metrics": "interactions", "order_refund": "orders",
+             "conversion": "conversions", "survey_response": "surveys"}[kind]
+    return codec.decode(topic, event["campaign_id"].encode(), json.dumps(event).encode(), None)
+
+
+def test_decoded_post_metrics() -> None:
+    event = _decode_example("post_metrics", "basic")
+    assert event == PostMetrics(
+        "evt-post_metrics-0001", utc("2026-03-10 12:00:00"), "cmp-spring-2026", "post-001",
+        "inf-001", (("impressions", 1200), ("reach", 900), ("views", 640), ("likes", 80)),
+    )
+    event = _decode_example("post_metrics", "nulls_and_one_metric")
+    assert isinstance(event, PostMetrics)
+    assert event.metrics == (("likes", 3),)  # null metrics are absent, not 0
+    event = _decode_example("post_metrics", "every_metric")
+    assert isinstance(event, PostMetrics)
+    assert [name for name, _ in event.metrics] == [
+        "impressions", "reach", "views", "likes", "comments", "shares", "saves", "replies"
+    ]
+
+
+def test_decoded_order_refund() -> None:
+    assert _decode_example("order_refund", "basic") == OrderRefund(
+        "evt-order_refund-0001", utc("2026-03-10 12:00:00"), "cmp-spring-2026", "rfd-001",
+        "ord-001", 1500, "EUR",
+    )
+
+
+def test_decoded_conversions() -> None:
+    assert _decode_example("conversion", "full") == Conversion(
+        "evt-conversion-0001", utc("2026-03-10 12:00:00"), "cmp-spring-2026", "cnv-001",
+        "signup", "SPRING10", "lnk-001", "cus-9", 500, "EUR",
+    )
+    minimal = _decode_example("conversion", "minimal")
+    assert isinstance(minimal, Conversion)
+    assert (minimal.value_minor, minimal.currency, minimal.promo_code) == (None, None, None)
+    no_value = _decode_example("conversion", "currency_without_value")
+    assert isinstance(no_value, Conversion)
+    assert (no_value.value_minor, no_value.currency) == (None, "USD")
+
+
+def test_decoded_survey_responses() -> None:
+    event = _decode_example("survey_response", "control_negative")
+    assert event == SurveyResponse(
+        "evt-survey_response-0001", utc("2026-03-10 12:00:00"), "cmp-spring-2026",
+        "resp-0001", "control", "awareness", False,
+    )
+    assert _decode_example("survey_response", "exposed_positive").positive is True
+
+
+def test_a_dead_letter_key_over_64_kib_is_cut_and_says_so() -> None:
+    exact = dlq(b"k" * 65536, b"{}")
+    assert "key_truncated" not in exact
+    assert len(exact["key"]) == 65536
+    long = dlq(b"k" * 65536 + b"tail", b"{}")
+    assert long["key_truncated"] is True
+    assert long["key"] == "k" * 65536
+    assert long["key_encoding"] == "utf-8"
+    assert long["truncated"] is False  # the value was not cut
+    split = dlq(b"k" * 65535 + "é".encode(), b"{}")
+    assert split["key_truncated"] is True
+    assert split["key_encoding"] == "base64"
+    assert base64.b64decode(split["key"]) == b"k" * 65535 + b"\xc3"
+    # a short key never carries the field, whatever else was cut
+    assert "key_truncated" not in dlq(b"k", b"a" * 70_000)
+    assert "key_truncated" not in dlq(None, b"{}")
+
+
+@pytest.mark.parametrize("reason", ["currency_mismatch", "source_mismatch", "refund_exceeds_order"])
+def test_engine_rejections_make_valid_dead_letter_records(reason: str) -> None:
+    record = dlq(b"cmp-1", b'{"type": "order_refund"}', reason=reason, topic="orders")
+    assert record["reason"] == reason

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.domain.windows import WINDOW_SIZES_S, window_bounds_s
+from streams.domain.vocabulary import WINDOW_SIZES_S, Window
+from streams.domain.windows import window_bounds_s
 
 SIZES = {"1d": 86_400, "1h": 3_600, "1m": 60}
 # 1970-01-01 .. 2101-01-01 in microseconds
@@ -14,6 +15,7 @@ instants = st.integers(0, 4_133_980_800 * 1_000_000 - 1)
 
 def test_window_sizes_are_the_contract_ones() -> None:
     assert WINDOW_SIZES_S == SIZES
+    assert set(WINDOW_SIZES_S) == {Window.DAY, Window.HOUR, Window.MINUTE}
 
 
 @given(instants, st.sampled_from(sorted(SIZES)))

@@ -1,4 +1,4 @@
-"""Factories for the domain events of contract v1, with defaults, and engine look-ups.
+"""Factories for the domain events of contract v2, with defaults, and engine look-ups.
 
 Times are written as ISO 8601 strings and converted here with :mod:`datetime` (independently of
 the product's codec) into integer microseconds since the epoch, UTC.
@@ -12,21 +12,20 @@ from datetime import UTC, datetime, timedelta
 
 from streams.domain.engine import Engine, KpiSet
 from streams.domain.events import (
-    CAMPAIGNS,
-    CLICKS,
-    CONTENT_REVIEWS,
-    INTERACTIONS,
-    ORDERS,
-    POSTS,
     AnyEvent,
     CampaignDefined,
     Click,
     ContentReview,
+    Conversion,
     Interaction,
     Order,
+    OrderRefund,
+    PostMetrics,
     PostPublished,
     RosterEntry,
+    SurveyResponse,
 )
+from streams.domain.vocabulary import Outcome, Topic
 
 CID = "c1"
 T0 = "2026-11-02T10:05:00Z"
@@ -34,6 +33,9 @@ SEC = 1_000_000
 MINUTE = 60 * SEC
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
+
+# The snapshot metrics of contract 1.4.1, in its order.
+METRICS = ("impressions", "reach", "views", "likes", "comments", "shares", "saves", "replies")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -55,6 +57,11 @@ def secs(iso: str) -> int:
 def at(iso: str, delta_us: int = 0) -> int:
     """``iso`` shifted by ``delta_us`` microseconds."""
     return us(iso) + delta_us
+
+
+def iso(t: int) -> str:
+    """The ISO text of epoch microseconds (UTC)."""
+    return (_EPOCH + timedelta(microseconds=t)).isoformat()
 
 
 def new_id(prefix: str = "e") -> str:
@@ -106,10 +113,13 @@ def campaign(
 
 
 def roster_entry(
-    influencer_id: str, codes: Iterable[str] = (), links: Iterable[str] = ()
+    influencer_id: str,
+    codes: Iterable[str] = (),
+    links: Iterable[str] = (),
+    tier: str | None = None,
 ) -> RosterEntry:
     """One roster item."""
-    return RosterEntry(influencer_id, None, tuple(codes), tuple(links))
+    return RosterEntry(influencer_id, tier, tuple(codes), tuple(links))
 
 
 def post(
@@ -119,6 +129,8 @@ def post(
     campaign_id: str = CID,
     post_id: str = "p1",
     influencer_id: str = "i1",
+    platform: str = "instagram",
+    format: str = "reel",
     followers: int = 1000,
     cost_minor: int = 0,
 ) -> PostPublished:
@@ -129,8 +141,8 @@ def post(
         campaign_id=campaign_id,
         post_id=post_id,
         influencer_id=influencer_id,
-        platform="instagram",
-        format="reel",
+        platform=platform,
+        format=format,
         followers=followers,
         cost_minor=cost_minor,
     )
@@ -157,6 +169,29 @@ def interaction(
         action=action,
         viewer_id=viewer_id,
         count=count,
+    )
+
+
+def snapshot(
+    t: str | int = T0,
+    *,
+    event_id: str | None = None,
+    campaign_id: str = CID,
+    post_id: str = "p1",
+    influencer_id: str = "i1",
+    **metrics: int,
+) -> PostMetrics:
+    """A ``post_metrics`` platform snapshot carrying the given lifetime metrics."""
+    unknown = set(metrics) - set(METRICS)
+    assert not unknown, unknown
+    assert metrics, "a snapshot carries at least one metric"
+    return PostMetrics(
+        event_id=event_id or new_id("snap"),
+        occurred_at_us=_time(t),
+        campaign_id=campaign_id,
+        post_id=post_id,
+        influencer_id=influencer_id,
+        metrics=tuple((name, metrics[name]) for name in METRICS if name in metrics),
     )
 
 
@@ -209,6 +244,76 @@ def order(
     )
 
 
+def refund(
+    t: str | int = T0,
+    *,
+    order_id: str,
+    event_id: str | None = None,
+    campaign_id: str = CID,
+    refund_id: str | None = None,
+    amount_minor: int = 100,
+    currency: str = "EUR",
+) -> OrderRefund:
+    """An ``order_refund`` of ``order_id``."""
+    return OrderRefund(
+        event_id=event_id or new_id("ref"),
+        occurred_at_us=_time(t),
+        campaign_id=campaign_id,
+        refund_id=refund_id or new_id("r"),
+        order_id=order_id,
+        amount_minor=amount_minor,
+        currency=currency,
+    )
+
+
+def conversion(
+    t: str | int = T0,
+    *,
+    event_id: str | None = None,
+    campaign_id: str = CID,
+    conversion_id: str | None = None,
+    action: str = "lead",
+    promo_code: str | None = None,
+    link_id: str | None = None,
+    value_minor: int | None = None,
+    currency: str | None = None,
+) -> Conversion:
+    """A conversion (an action other than a purchase)."""
+    return Conversion(
+        event_id=event_id or new_id("cnv"),
+        occurred_at_us=_time(t),
+        campaign_id=campaign_id,
+        conversion_id=conversion_id or new_id("k"),
+        action=action,
+        promo_code=promo_code,
+        link_id=link_id,
+        value_minor=value_minor,
+        currency=currency,
+    )
+
+
+def answer(
+    t: str | int = T0,
+    *,
+    event_id: str | None = None,
+    campaign_id: str = CID,
+    respondent_id: str = "u1",
+    group: str = "exposed",
+    question: str = "awareness",
+    positive: bool = True,
+) -> SurveyResponse:
+    """A brand-lift ``survey_response``."""
+    return SurveyResponse(
+        event_id=event_id or new_id("ans"),
+        occurred_at_us=_time(t),
+        campaign_id=campaign_id,
+        respondent_id=respondent_id,
+        group=group,
+        question=question,
+        positive=positive,
+    )
+
+
 def review(
     t: str | int = T0,
     *,
@@ -231,22 +336,27 @@ def review(
     )
 
 
-TOPIC_OF: dict[type, str] = {
-    CampaignDefined: CAMPAIGNS,
-    PostPublished: POSTS,
-    Interaction: INTERACTIONS,
-    Click: CLICKS,
-    Order: ORDERS,
-    ContentReview: CONTENT_REVIEWS,
+# The topic each event type travels on (contract 1, topic table).
+TOPIC_OF: dict[type, Topic] = {
+    CampaignDefined: Topic.CAMPAIGNS,
+    PostPublished: Topic.POSTS,
+    Interaction: Topic.INTERACTIONS,
+    PostMetrics: Topic.INTERACTIONS,
+    Click: Topic.CLICKS,
+    Order: Topic.ORDERS,
+    OrderRefund: Topic.ORDERS,
+    ContentReview: Topic.CONTENT_REVIEWS,
+    Conversion: Topic.CONVERSIONS,
+    SurveyResponse: Topic.SURVEYS,
 }
 
 
-def topic_of(event: AnyEvent) -> str:
+def topic_of(event: AnyEvent) -> Topic:
     """The logical topic an event travels on."""
     return TOPIC_OF[type(event)]
 
 
-def feed(engine: Engine, *events: AnyEvent) -> list[str]:
+def feed(engine: Engine, *events: AnyEvent) -> list[Outcome]:
     """Apply events in order, each on its own topic; return the outcomes."""
     return [engine.apply(topic_of(event), event) for event in events]
 
@@ -258,7 +368,15 @@ def engine_with(*events: AnyEvent) -> Engine:
     return engine
 
 
-def sets(engine: Engine) -> dict[tuple[str, str, str, str, int | None], KpiSet]:
+def changed(engine: Engine) -> list[KpiSet]:
+    """The KPI sets changed since the previous call (what a flush writes)."""
+    return engine.kpi_sets(engine.take_changes())
+
+
+SetId = tuple[str, str, str, str, int | None]
+
+
+def sets(engine: Engine) -> dict[SetId, KpiSet]:
     """Every KPI set, by (campaign, scope, scope_id, window, start)."""
     return {
         (s.campaign_id, s.scope, s.scope_id, s.window, s.window_start): s
@@ -266,27 +384,37 @@ def sets(engine: Engine) -> dict[tuple[str, str, str, str, int | None], KpiSet]:
     }
 
 
+def snapshot_of(engine: Engine) -> dict[SetId, dict[str, object]]:
+    """Every KPI set's values, by place: to compare an engine before and after."""
+    return {place: dict(s.kpis) for place, s in sets(engine).items()}
+
+
+def window_start(window: str, t: str | int) -> int:
+    """Start (epoch seconds) of the ``1d``/``1h``/``1m`` window holding ``t``."""
+    size = {"1d": 86_400, "1h": 3_600, "1m": 60}[window]
+    second = _time(t) // SEC
+    return second - second % size
+
+
 def kpis(
     engine: Engine,
     scope: str = "campaign",
     scope_id: str | None = None,
     window: str = "all",
-    start: str | None = None,
+    start: str | int | None = None,
     *,
     campaign_id: str = CID,
 ) -> dict[str, object] | None:
     """The KPIs of one set, or None when the set does not exist.
 
-    ``start`` is any ISO time inside the window (it is floored to the window start here).
+    ``start`` is any time inside the window (it is floored to the window start here).
     """
     sid = campaign_id if scope_id is None and scope == "campaign" else scope_id
     assert sid is not None
     start_s: int | None = None
     if window != "all":
         assert start is not None
-        size = {"1d": 86_400, "1h": 3_600, "1m": 60}[window]
-        second = us(start) // SEC
-        start_s = second - second % size
+        start_s = window_start(window, start)
     found = sets(engine).get((campaign_id, scope, sid, window, start_s))
     return None if found is None else found.kpis
 
@@ -298,8 +426,9 @@ def kpi(
     scope_id: str | None = None,
     window: str = "all",
     *,
-    start: str | None = None,
+    start: str | int | None = None,
+    campaign_id: str = CID,
 ) -> object:
     """One KPI value; None when the KPI or its set is absent."""
-    values = kpis(engine, scope, scope_id, window, start)
+    values = kpis(engine, scope, scope_id, window, start, campaign_id=campaign_id)
     return None if values is None else values.get(name)

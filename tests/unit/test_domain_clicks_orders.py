@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from kpi_factories import (
+
+from streams.domain.engine import Engine
+from streams.domain.errors import InvalidRecord, Reason
+from streams.domain.vocabulary import Topic
+
+from .kpi_factories import (
     MINUTE,
     SEC,
     T0,
     at,
     campaign,
+    changed,
     click,
     engine_with,
     feed,
@@ -16,11 +22,8 @@ from kpi_factories import (
     kpis,
     order,
     roster_entry,
-    sets,
+    snapshot_of,
 )
-
-from streams.domain.engine import Engine
-from streams.domain.errors import InvalidRecord
 
 # -- clicks ------------------------------------------------------------------------------
 
@@ -283,13 +286,13 @@ def test_attribution_window_days(days: int, occurred: str, in_window: bool) -> N
 
 def test_currency_mismatch_raises_and_counts_nothing() -> None:
     engine = engine_with(campaign(currency="EUR", roster=ROSTER))
-    list(engine.changed_sets())
-    before = {k: s.kpis for k, s in sets(engine).items()}
+    changed(engine)
+    before = snapshot_of(engine)
     with pytest.raises(InvalidRecord) as caught:
-        engine.apply("orders", order(currency="USD", promo_code="SUMMER10"))
-    assert caught.value.reason == "currency_mismatch"
-    assert {k: s.kpis for k, s in sets(engine).items()} == before
-    assert list(engine.changed_sets()) == []
+        engine.apply(Topic.ORDERS, order(currency="USD", promo_code="SUMMER10"))
+    assert caught.value.reason is Reason.CURRENCY_MISMATCH
+    assert snapshot_of(engine) == before
+    assert changed(engine) == []
 
 
 def test_orders_before_any_definition_are_unattributed_without_checks() -> None:

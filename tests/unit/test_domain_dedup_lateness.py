@@ -6,14 +6,22 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
-from kpi_factories import (
+
+from streams.domain.engine import Engine
+from streams.domain.errors import InvalidRecord, Reason
+from streams.domain.events import AnyEvent
+from streams.domain.vocabulary import Topic
+
+from .kpi_factories import (
     HOUR,
     MINUTE,
     SEC,
     T0,
+    answer,
     at,
     campaign,
     click,
+    conversion,
     engine_with,
     feed,
     interaction,
@@ -21,14 +29,12 @@ from kpi_factories import (
     kpis,
     order,
     post,
+    refund,
     review,
-    sets,
+    snapshot,
+    snapshot_of,
     topic_of,
 )
-
-from streams.domain.engine import Engine
-from streams.domain.errors import InvalidRecord
-from streams.domain.events import AnyEvent
 
 # For each counted topic: a factory of an event at time t, and the KPI it feeds at campaign
 # scope in every window.
@@ -38,6 +44,7 @@ FEEDS: dict[str, tuple[Callable[..., AnyEvent], str]] = {
     "interactions": (lambda t, **kw: interaction(t, action="like", **kw), "likes"),
     "clicks": (click, "clicks"),
     "orders": (order, "orders"),
+    "conversions": (conversion, "conversions"),
 }
 
 
@@ -53,16 +60,21 @@ FEEDS: dict[str, tuple[Callable[..., AnyEvent], str]] = {
         lambda: order(event_id="dup"),
         lambda: review(event_id="dup"),
         lambda: campaign(event_id="dup"),
+        lambda: snapshot(event_id="dup", likes=3),
+        lambda: refund(event_id="dup", order_id="o-unknown"),
+        lambda: conversion(event_id="dup"),
+        lambda: answer(event_id="dup"),
     ],
-    ids=["posts", "interactions", "clicks", "orders", "content-reviews", "campaigns"],
+    ids=["posts", "interactions", "clicks", "orders", "content-reviews", "campaigns",
+         "post_metrics", "order_refund", "conversions", "surveys"],
 )
 def test_same_event_id_counted_once_per_topic(make: Callable[[], AnyEvent]) -> None:
     event = make()
     engine = Engine()
     assert feed(engine, event) == ["counted"]
-    before = {k: s.kpis for k, s in sets(engine).items()}
+    before = snapshot_of(engine)
     assert feed(engine, event, event) == ["duplicate", "duplicate"]
-    after = {k: s.kpis for k, s in sets(engine).items()}
+    after = snapshot_of(engine)
     campaign_all = ("c1", "campaign", "c1", "all", None)
     assert after[campaign_all]["duplicate_events"] == 2
     # a duplicate changes only duplicate_events
@@ -79,9 +91,11 @@ def test_same_event_id_on_other_topics_or_campaigns_is_not_a_duplicate() -> None
         post(event_id="x"),
         order(event_id="x"),
         review(event_id="x"),
+        conversion(event_id="x"),
+        answer(event_id="x"),
         interaction(event_id="x", campaign_id="c2"),
     )
-    assert outcomes == ["counted"] * 6
+    assert outcomes == ["counted"] * 8
     assert kpi(engine, "duplicate_events") == 0
 
 
@@ -138,13 +152,19 @@ def test_bounded_horizon_dedup(topic: str, max_after: int, expected: str) -> Non
     assert kpi(engine, "duplicate_events") == (expected == "duplicate")
 
 
-@pytest.mark.parametrize("topic", ["posts", "orders", "content-reviews", "campaigns"])
+@pytest.mark.parametrize(
+    "topic",
+    ["posts", "orders", "order_refund", "content-reviews", "campaigns", "conversions", "surveys"],
+)
 def test_unbounded_horizon_dedup_holds_for_ever(topic: str) -> None:
     makers: dict[str, Callable[[int], AnyEvent]] = {
         "posts": lambda t: post(t, post_id=f"p{t}"),
         "orders": order,
+        "order_refund": lambda t: refund(t, order_id="o-unknown"),
         "content-reviews": lambda t: review(t, reviewer_id=f"r{t}"),
         "campaigns": campaign,
+        "conversions": conversion,
+        "surveys": lambda t: answer(t, respondent_id=f"u{t}"),
     }
     make = makers[topic]
     original = dataclasses.replace(make(at(T0)), event_id="e1")
@@ -167,12 +187,12 @@ def test_duplicate_events_counts_every_ignored_record() -> None:
 def test_rejected_order_registers_nothing_and_its_copy_is_judged_afresh() -> None:
     engine = engine_with(campaign(currency="EUR"))
     wrong = order(event_id="e1", order_id="o1", currency="USD")
-    before = {k: s.kpis for k, s in sets(engine).items()}
+    before = snapshot_of(engine)
     for _ in range(2):
         with pytest.raises(InvalidRecord) as caught:
-            engine.apply("orders", wrong)
-        assert caught.value.reason == "currency_mismatch"
-    assert {k: s.kpis for k, s in sets(engine).items()} == before
+            engine.apply(Topic.ORDERS, wrong)
+        assert caught.value.reason is Reason.CURRENCY_MISMATCH
+    assert snapshot_of(engine) == before
     fixed = dataclasses.replace(wrong, currency="EUR")
     assert feed(engine, fixed) == ["counted"]
     assert kpi(engine, "orders") == 1
@@ -184,7 +204,7 @@ def test_rejected_order_registers_nothing_and_its_copy_is_judged_afresh() -> Non
 LATE_T = "2026-11-02T20:00:00Z"
 
 
-@pytest.mark.parametrize("topic", ["posts", "interactions", "clicks", "orders"])
+@pytest.mark.parametrize("topic", ["posts", "interactions", "clicks", "orders", "conversions"])
 @pytest.mark.parametrize(
     ("behind", "late"),
     [
@@ -202,13 +222,14 @@ def test_lateness_per_topic(topic: str, behind: int, late: bool) -> None:
     assert outcome == ["late" if late else "counted"]
     assert kpi(engine, counter) == 2
     assert kpi(engine, "late_events") == int(late)
-    if topic != "orders":  # unattributed orders have no influencer scope
+    attributed = topic not in ("orders", "conversions")  # unattributed: no influencer scope
+    if attributed:
         assert kpi(engine, counter, "influencer", "i1") == 2
     windowed = [("campaign", "c1", w) for w in ("1d", "1h", "1m")]
-    if topic != "orders":
+    if attributed:
         windowed += [("influencer", "i1", w) for w in ("1d", "1h")]
     for scope, scope_id, window in windowed:
-        values = kpis(engine, scope, scope_id, window, start=_iso(t))
+        values = kpis(engine, scope, scope_id, window, start=t)
         first_there = _same_window(window, t, at(LATE_T))
         expected = int(first_there) + (not late)
         if expected:
@@ -216,12 +237,6 @@ def test_lateness_per_topic(topic: str, behind: int, late: bool) -> None:
             assert values[counter] == expected, (scope, window)
         else:
             assert values is None or values[counter] == 0, (scope, window)
-
-
-def _iso(t: int) -> str:
-    from datetime import UTC, datetime, timedelta
-
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=t)).isoformat()
 
 
 def _same_window(window: str, a: int, b: int) -> bool:
@@ -245,16 +260,17 @@ def test_late_post_feeds_all_window_only() -> None:
     assert kpi(engine, "influencers_active") == 2
     assert kpi(engine, "potential_reach") == 1005
     assert kpi(engine, "posts", "post", "p2") == 1
-    assert kpis(engine, "influencer", "i2", "1h", start=_iso(t)) is None
-    assert kpis(engine, window="1h", start=_iso(t)) is None
+    assert kpis(engine, "influencer", "i2", "1h", start=t) is None
+    assert kpis(engine, window="1h", start=t) is None
 
 
 def test_lateness_is_tracked_per_topic() -> None:
     engine = engine_with(interaction(LATE_T))
     early = at(LATE_T, -20 * HOUR)
-    assert feed(engine, click(early), post(early), order(early), review(early)) == [
-        "counted"
-    ] * 4
+    assert feed(
+        engine, click(early), post(early), order(early), review(early), conversion(early),
+        answer(early),
+    ) == ["counted"] * 6
     assert kpi(engine, "late_events") == 0
 
 
@@ -281,7 +297,7 @@ def test_duplicates_do_not_raise_the_lateness_reference() -> None:
 def test_rejected_records_do_not_raise_the_lateness_reference() -> None:
     engine = engine_with(campaign(currency="EUR"), order(LATE_T))
     with pytest.raises(InvalidRecord):
-        engine.apply("orders", order(at(LATE_T, 10 * HOUR), currency="USD"))
+        engine.apply(Topic.ORDERS, order(at(LATE_T, 10 * HOUR), currency="USD"))
     assert feed(engine, order(at(LATE_T, -5 * HOUR))) == ["counted"]
 
 
@@ -333,11 +349,35 @@ def test_horizon_holds_over_thousands_of_ids(copy_at_s: int, expected: str) -> N
     assert feed(engine, copy) == [expected]
 
 
-def test_late_valid_click_still_registers_for_repeats() -> None:
+def test_a_late_click_is_never_a_repeat() -> None:
+    # v2 (1.5): the second late click follows a valid one of the same visitor and link by a
+    # minute, yet it is valid, being late.
     engine = engine_with(click(LATE_T))
     old = at(LATE_T, -7 * HOUR)
     assert feed(engine, click(old, visitor_id="v"), click(old + MINUTE, visitor_id="v")) == [
         "late", "late"
     ]
-    assert kpi(engine, "clicks_repeat") == 1
+    assert kpi(engine, "clicks_repeat") == 0
+    assert kpi(engine, "clicks_valid") == 3
     assert kpi(engine, "late_events") == 2
+
+
+def test_a_late_valid_click_still_makes_a_later_on_time_click_a_repeat() -> None:
+    # Contract 3, bounded state: "a late valid click can still make a later on-time click a
+    # repeat while it is that recent". Max 20:00: 13:50 is late (6 h 10 behind), 14:10 is
+    # not (5 h 50), and 13:50 lies in (13:40, 14:10].
+    engine = engine_with(click(LATE_T))
+    assert feed(
+        engine,
+        click(at(LATE_T, -6 * HOUR - 10 * MINUTE), visitor_id="v"),
+        click(at(LATE_T, -5 * HOUR - 50 * MINUTE), visitor_id="v"),
+    ) == ["late", "counted"]
+    assert kpi(engine, "clicks_valid") == 2
+    assert kpi(engine, "clicks_repeat") == 1
+    assert kpi(engine, "clicks_repeat", window="1h", start=at(LATE_T, -6 * HOUR)) == 1
+
+
+def test_a_late_bot_click_is_still_a_bot() -> None:
+    engine = engine_with(click(LATE_T))
+    assert feed(engine, click(at(LATE_T, -7 * HOUR), user_agent="curl/8")) == ["late"]
+    assert kpi(engine, "clicks_bot") == 1

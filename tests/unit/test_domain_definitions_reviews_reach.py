@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from kpi_factories import (
+
+from streams.domain.engine import Engine
+from streams.domain.errors import InvalidRecord, Reason
+from streams.domain.vocabulary import Topic
+
+from .kpi_factories import (
     HOUR,
     T0,
     at,
     campaign,
+    changed,
     engine_with,
     feed,
     interaction,
@@ -19,9 +25,6 @@ from kpi_factories import (
     secs,
     sets,
 )
-
-from streams.domain.engine import Engine
-from streams.domain.errors import InvalidRecord
 
 # -- campaign definitions ----------------------------------------------------------------
 
@@ -59,8 +62,8 @@ def test_replacement_is_judged_against_the_definition_in_force() -> None:
 def test_currency_change_is_rejected(second_at: str) -> None:
     engine = engine_with(campaign("2026-11-01T00:00:00Z", currency="EUR", objective="awareness"))
     with pytest.raises(InvalidRecord) as caught:
-        engine.apply("campaigns", campaign(second_at, currency="USD", objective="conversion"))
-    assert caught.value.reason == "currency_mismatch"
+        engine.apply(Topic.CAMPAIGNS, campaign(second_at, currency="USD", objective="conversion"))
+    assert caught.value.reason is Reason.CURRENCY_MISMATCH
     assert kpi(engine, "objective") == "awareness"
     assert kpi(engine, "duplicate_events") == 0
     # the campaign keeps its currency: an order in EUR is fine, in USD is not
@@ -207,56 +210,55 @@ def test_late_viewer_reaches_window_all_only() -> None:
 
 def test_changed_sets_once_then_nothing() -> None:
     engine = engine_with(post(), interaction(action="impression", viewer_id="v"))
-    first = list(engine.changed_sets())
+    first = changed(engine)
     keys = [s.key for s in first]
     assert len(keys) == len(set(keys))
     assert set(keys) == {s.key for s in engine.all_sets()}
     assert {s.key: s.kpis for s in first} == {s.key: s.kpis for s in engine.all_sets()}
-    assert list(engine.changed_sets()) == []
-    assert list(engine.changed_sets()) == []
+    assert changed(engine) == []
+    assert changed(engine) == []
 
 
 def test_changed_sets_after_an_event_holds_the_sets_it_touched() -> None:
     engine = engine_with(post(post_id="p1"), interaction(post_id="p1"))
-    list(engine.changed_sets())
+    changed(engine)
     feed(engine, interaction("2026-11-02T11:05:00Z", post_id="p2", influencer_id="i2"))
-    changed = {(s.scope, s.scope_id, s.window, s.window_start) for s in engine.changed_sets()}
+    touched = {(s.scope, s.scope_id, s.window, s.window_start) for s in changed(engine)}
     hour = secs("2026-11-02T11:00:00Z")
-    assert ("campaign", "c1", "all", None) in changed
-    assert ("campaign", "c1", "1h", hour) in changed
-    assert ("campaign", "c1", "1m", hour + 300) in changed
-    assert ("influencer", "i2", "all", None) in changed
-    assert ("influencer", "i2", "1h", hour) in changed
-    assert ("post", "p2", "all", None) in changed
-    assert ("post", "p1", "all", None) not in changed
-    assert ("influencer", "i1", "all", None) not in changed
-    assert ("campaign", "c1", "1h", hour - 3_600) not in changed
-    assert list(engine.changed_sets()) == []
+    assert ("campaign", "c1", "all", None) in touched
+    assert ("campaign", "c1", "1h", hour) in touched
+    assert ("campaign", "c1", "1m", hour + 300) in touched
+    assert ("influencer", "i2", "all", None) in touched
+    assert ("influencer", "i2", "1h", hour) in touched
+    assert ("post", "p2", "all", None) in touched
+    assert ("post", "p1", "all", None) not in touched
+    assert ("influencer", "i1", "all", None) not in touched
+    assert ("campaign", "c1", "1h", hour - 3_600) not in touched
+    assert changed(engine) == []
 
 
 def test_a_duplicate_changes_the_campaign_set_only() -> None:
     event = interaction()
     engine = engine_with(event)
-    list(engine.changed_sets())
+    changed(engine)
     feed(engine, event)
-    changed = list(engine.changed_sets())
-    assert [(s.scope, s.window) for s in changed] == [("campaign", "all")]
-    assert changed[0].kpis["duplicate_events"] == 1
+    written = changed(engine)
+    assert [(s.scope, s.window) for s in written] == [("campaign", "all")]
+    assert written[0].kpis["duplicate_events"] == 1
 
 
 def test_changed_sets_carry_absolute_values() -> None:
     engine = engine_with(interaction(action="like"))
-    list(engine.changed_sets())
+    changed(engine)
     feed(engine, interaction(action="like"))
-    by_key = {(s.scope, s.window): s.kpis for s in engine.changed_sets()}
+    by_key = {(s.scope, s.window): s.kpis for s in changed(engine)}
     assert by_key[("campaign", "all")]["likes"] == 2
 
 
 def test_changed_sets_span_campaigns() -> None:
     engine = Engine()
     feed(engine, interaction(campaign_id="a"), interaction(campaign_id="b"))
-    changed = {s.campaign_id for s in engine.changed_sets()}
-    assert changed == {"a", "b"}
+    assert {s.campaign_id for s in changed(engine)} == {"a", "b"}
     assert all(s.kpis["likes"] == 1 for s in sets(engine).values())
 
 
@@ -273,7 +275,7 @@ def test_review_counts_with_the_influencer_of_the_review_in_force() -> None:
 
 def test_rejected_definition_changes_no_set() -> None:
     engine = engine_with(campaign(currency="EUR"), post())
-    list(engine.changed_sets())
+    changed(engine)
     with pytest.raises(InvalidRecord):
-        engine.apply("campaigns", campaign("2026-11-01T05:00:00Z", currency="GBP"))
-    assert list(engine.changed_sets()) == []
+        engine.apply(Topic.CAMPAIGNS, campaign("2026-11-01T05:00:00Z", currency="GBP"))
+    assert changed(engine) == []

@@ -5,22 +5,27 @@ from __future__ import annotations
 import math
 
 import pytest
-from kpi_factories import (
+
+from streams.domain.engine import Engine
+from streams.domain.events import AnyEvent
+
+from .kpi_factories import (
     T0,
+    answer,
     campaign,
     click,
+    conversion,
     engine_with,
     interaction,
     kpi,
     kpis,
     order,
     post,
+    refund,
     review,
     roster_entry,
+    secs,
 )
-
-from streams.domain.engine import Engine
-from streams.domain.events import AnyEvent
 
 CRITERIA = ("brand_fit", "tone", "storytelling", "creativity", "reusability", "compliance")
 CAMPAIGN_WINDOWS = ("all", "1d", "1h", "1m")
@@ -43,15 +48,21 @@ def expected_counters(scope: str, window: str) -> set[str]:
     """Counter table of section 2, column "where", read literally."""
     names = set(EVERYWHERE)
     if scope == "campaign":
-        names |= {"influencers_active", "orders_unattributed"}
+        names |= {"influencers_active", "orders_unattributed", "conversions_unattributed"}
     if window == "all":
         names |= {"potential_reach", "spend_minor", "reviews"}
     if window != "1m":
         names.add("reach")
     if scope in ("campaign", "influencer"):
         names |= {"orders", "orders_code", "orders_link", "revenue_minor"}
+        names |= {"refunds", "refunded_minor", "revenue_net_minor"}
+        names |= {"conversions", "conversions_code", "conversions_link", "conversion_value_minor"}
+        if window == "all":
+            names.add("reach_sum")
     if scope == "campaign" and window == "all":
         names |= {"orders_out_of_window", "duplicate_events", "late_events"}
+        names |= {"stale_snapshots", "refunds_unmatched", "conversions_out_of_window"}
+        names.add("survey_responses")
     return names
 
 
@@ -64,11 +75,26 @@ def expected_ratios(scope: str, window: str) -> set[str]:
         names |= {"engagement_rate_by_followers", "cpm_minor", "cpe_minor", "cpc_minor"}
         names |= {"content_score", *(f"content_score_{c}" for c in CRITERIA)}
     if scope in ("campaign", "influencer"):
-        names |= {"conversion_rate", "aov_minor"}
+        names |= {"conversion_rate", "aov_minor", "action_rate"}
         if window == "all":
-            names |= {"cpa_minor", "roas"}
+            names |= {"cpa_minor", "roas", "roas_net", "engagement_rate_by_reach_sum"}
+            names.add("cost_per_conversion_minor")
     if scope == "campaign" and window == "all":
         names.add("budget_used")
+    return names
+
+
+def expected_objects_and_attributes(scope: str, window: str) -> set[str]:
+    """Objects (v2) where the rich scenario has them, and the attributes of each place."""
+    names: set[str] = set()
+    if scope in ("campaign", "influencer"):
+        names.add("conversions_by_action")  # where `conversions` is
+    if (scope, window) == ("campaign", "all"):
+        names |= {"objective", "target_progress", "brand_lift"}
+    if (scope, window) == ("influencer", "all"):
+        names.add("tier")
+    if (scope, window) == ("post", "all"):
+        names |= {"influencer_id", "platform", "format", "published_at", "metrics_source"}
     return names
 
 
@@ -80,7 +106,7 @@ def rich_events() -> list[AnyEvent]:
             budget_minor=100_000,
             objective="conversion",
             targets={"impressions": 20, "cpm_minor": 1_000_000},
-            roster=[roster_entry("i1", codes=["SAVE10"], links=["l1"])],
+            roster=[roster_entry("i1", codes=["SAVE10"], links=["l1"], tier="micro")],
         ),
         post(post_id="p1", influencer_id="i1", followers=1000, cost_minor=5000),
         interaction(action="impression", viewer_id="v1", count=10),
@@ -91,8 +117,13 @@ def rich_events() -> list[AnyEvent]:
         interaction(action="save"),
         interaction(action="reply"),
         click(post_id="p1", link_id="l1", visitor_id="x1"),
-        order(link_id="l1", amount_minor=1000),
-        order(promo_code="save10", amount_minor=3000),
+        order(order_id="o-link", link_id="l1", amount_minor=1000),
+        order(order_id="o-code", promo_code="save10", amount_minor=3000),
+        refund(order_id="o-code", amount_minor=500),
+        conversion(action="signup", link_id="l1", value_minor=200, currency="EUR"),
+        conversion(action="lead", promo_code="SAVE10"),
+        answer(respondent_id="u1", group="exposed", positive=True),
+        answer(respondent_id="u2", group="control", positive=False),
         review(scores=all_scores),
     ]
 
@@ -109,9 +140,11 @@ def test_each_kpi_appears_exactly_where_the_contract_puts_it(
     scope_id = {"campaign": "c1", "influencer": "i1", "post": "p1"}[scope]
     values = kpis(rich, scope, scope_id, window, start=None if window == "all" else T0)
     assert values is not None
-    expected = expected_counters(scope, window) | expected_ratios(scope, window)
-    if (scope, window) == ("campaign", "all"):
-        expected |= {"objective", "target_progress"}
+    expected = (
+        expected_counters(scope, window)
+        | expected_ratios(scope, window)
+        | expected_objects_and_attributes(scope, window)
+    )
     assert set(values) == expected
 
 
@@ -136,6 +169,7 @@ def test_only_the_contract_windows_exist_per_scope(rich: Engine) -> None:
         ("replies", 1),
         ("engagements", 7),
         ("reach", 2),
+        ("reach_sum", 2),
         ("clicks", 1),
         ("clicks_valid", 1),
         ("orders", 2),
@@ -144,27 +178,48 @@ def test_only_the_contract_windows_exist_per_scope(rich: Engine) -> None:
         ("orders_unattributed", 0),
         ("revenue_minor", 4000),
         ("orders_out_of_window", 0),
+        ("refunds", 1),
+        ("refunded_minor", 500),
+        ("revenue_net_minor", 3500),
+        ("refunds_unmatched", 0),
+        ("conversions", 2),
+        ("conversions_code", 1),
+        ("conversions_link", 1),
+        ("conversions_unattributed", 0),
+        ("conversion_value_minor", 200),
+        ("conversions_out_of_window", 0),
         ("reviews", 1),
+        ("survey_responses", 2),
         ("duplicate_events", 0),
         ("late_events", 0),
+        ("stale_snapshots", 0),
         ("engagement_rate_by_reach", 7 / 2),
         ("engagement_rate_by_impressions", 7 / 10),
         ("engagement_rate_by_views", 7 / 4),
         ("engagement_rate_by_followers", 7 / 1000),
+        ("engagement_rate_by_reach_sum", 7 / 2),
         ("frequency", 10 / 2),
         ("ctr", 1 / 10),
         ("conversion_rate", 1 / 1),
+        ("action_rate", 1 / 1),
         ("aov_minor", 4000 / 2),
         ("cpm_minor", 5000 * 1000 / 10),
         ("cpe_minor", 5000 / 7),
         ("cpc_minor", 5000 / 1),
         ("cpa_minor", 5000 / 2),
+        ("cost_per_conversion_minor", 5000 / 2),
         ("roas", 4000 / 5000),
+        ("roas_net", 3500 / 5000),
         ("content_score", 4.0),
         ("content_score_tone", 4.0),
         ("budget_used", 5000 / 100_000),
         ("objective", "conversion"),
         ("target_progress", {"impressions": 10 / 20, "cpm_minor": 500_000 / 1_000_000}),
+        ("conversions_by_action", {"signup": 1, "lead": 1}),
+        # p = 1/2: z = 1 / sqrt(1/4 * (1/1 + 1/1)); control_positive 0: no relative_lift
+        ("brand_lift", {"awareness": {"exposed": 1, "exposed_positive": 1, "control": 1,
+                                      "control_positive": 0, "lift": 1.0,
+                                      "z": 1 / math.sqrt(0.5)}}),
     ],
 )
 def test_campaign_all_values(rich: Engine, name: str, expected: object) -> None:
@@ -172,8 +227,29 @@ def test_campaign_all_values(rich: Engine, name: str, expected: object) -> None:
     if isinstance(expected, float):
         assert isinstance(value, float)
         assert math.isclose(value, expected, rel_tol=1e-12)
+    elif name == "brand_lift":
+        assert isinstance(value, dict)
+        assert value.keys() == {"awareness"}
+        entry = value["awareness"]
+        expected_entry = expected["awareness"]  # type: ignore[index]
+        assert entry.keys() == expected_entry.keys()
+        for field, number in expected_entry.items():
+            assert math.isclose(entry[field], number, rel_tol=1e-12), field
     else:
         assert value == expected
+
+
+def test_scope_attributes_of_the_rich_scenario(rich: Engine) -> None:
+    assert kpi(rich, "tier", "influencer", "i1") == "micro"
+    values = kpis(rich, "post", "p1")
+    assert values is not None
+    assert {name: values[name] for name in expected_objects_and_attributes("post", "all")} == {
+        "influencer_id": "i1", "platform": "instagram", "format": "reel",
+        "published_at": secs(T0), "metrics_source": "events",
+    }
+    assert kpi(rich, "conversions_by_action", "influencer", "i1") == {"signup": 1, "lead": 1}
+    assert kpi(rich, "conversions_by_action", window="1m", start=T0) == {"signup": 1, "lead": 1}
+    assert kpi(rich, "refunded_minor", "influencer", "i1", "1h", start=T0) == 500
 
 
 @pytest.mark.parametrize("window", ["all", "1d", "1h", "1m"])
@@ -209,6 +285,11 @@ def test_counters_are_typed_as_integers(rich: Engine, window: str) -> None:
         ("budget_used", [campaign(budget_minor=None), post(cost_minor=100)]),
         ("budget_used", [campaign(budget_minor=0), post(cost_minor=100)]),
         ("budget_used", [post(cost_minor=100)]),
+        ("roas_net", [post(cost_minor=0), order(amount_minor=500)]),
+        ("engagement_rate_by_reach_sum", [interaction(action="like"),
+                                          interaction(action="impression")]),
+        ("cost_per_conversion_minor", [post(cost_minor=100), order()]),
+        ("action_rate", [conversion(), click(user_agent="Slackbot")]),
     ],
 )
 def test_ratio_absent_when_denominator_is_zero(ratio: str, events: list[AnyEvent]) -> None:
@@ -230,6 +311,10 @@ def test_ratio_absent_when_denominator_is_zero(ratio: str, events: list[AnyEvent
         ("conversion_rate", [click(visitor_id="x")], 0.0),
         ("budget_used", [campaign(budget_minor=1)], 0.0),
         ("budget_used", [campaign(budget_minor=400), post(cost_minor=100)], 0.25),
+        ("roas_net", [post(cost_minor=10)], 0.0),
+        ("action_rate", [click(visitor_id="x")], 0.0),
+        ("cost_per_conversion_minor", [post(cost_minor=0), conversion()], 0.0),
+        ("engagement_rate_by_reach_sum", [interaction(action="view", viewer_id="v")], 0.0),
         ("cpm_minor", [post(cost_minor=7), interaction(action="impression", count=3)],
          7000 / 3),
         ("engagement_rate_by_followers",
@@ -275,8 +360,10 @@ def test_ctr_counts_valid_clicks_only() -> None:
 )
 def test_windowed_sets_carry_no_all_only_kpis(scope: str, scope_id: str, window: str) -> None:
     engine = engine_with(
-        campaign(budget_minor=10, targets={"posts": 1}),
+        campaign(budget_minor=10, targets={"posts": 1},
+                 roster=[roster_entry("i1", tier="nano")]),
         post(cost_minor=5), interaction(action="impression", viewer_id="v"), review(),
+        answer(),
     )
     values = kpis(engine, scope, scope_id, window, start=T0)
     assert values is not None
@@ -286,18 +373,23 @@ def test_windowed_sets_carry_no_all_only_kpis(scope: str, scope_id: str, window:
         assert name not in values
 
 
-def test_post_scope_has_no_orders_and_clicks_only_when_named() -> None:
+def test_post_scope_has_no_orders_refunds_or_conversions_and_clicks_only_when_named() -> None:
     engine = engine_with(
         post(post_id="p1"),
         click(post_id="p1", visitor_id="a"),
         click(visitor_id="b"),
-        order(),
+        order(order_id="o1"),
+        refund(order_id="o1"),
+        conversion(),
     )
     values = kpis(engine, "post", "p1")
     assert values is not None
     assert values["clicks"] == 1
     assert not {"orders", "orders_code", "orders_link", "orders_unattributed",
-                "revenue_minor", "aov_minor", "conversion_rate", "cpa_minor", "roas"} & set(values)
+                "revenue_minor", "aov_minor", "conversion_rate", "cpa_minor", "roas",
+                "refunds", "refunded_minor", "revenue_net_minor", "conversions",
+                "conversions_by_action", "conversion_value_minor", "action_rate",
+                "reach_sum", "roas_net", "cost_per_conversion_minor"} & set(values)
     assert kpi(engine, "clicks") == 2
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from kpi_factories import engine_with, interaction, kpi, secs, us
 
 from streams.codec import parse_time
+from streams.domain.vocabulary import Window
 from streams.domain.windows import window_bounds_s
+
+from .kpi_factories import engine_with, interaction, kpi, secs, us
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ from streams.domain.windows import window_bounds_s
 )
 def test_window_bounds(instant: str, window: str, start: str, end: str) -> None:
     assert window_bounds_s(window, us(instant)) == (secs(start), secs(end))
+    assert window_bounds_s(Window(window), us(instant)) == (secs(start), secs(end))
 
 
 @pytest.mark.parametrize(
@@ -89,3 +92,15 @@ def test_window_start_and_end_are_published_in_epoch_seconds() -> None:
     assert found[("campaign", "1d")] == (secs("2026-11-02T00:00:00Z"), secs("2026-11-03T00:00:00Z"))
     assert found[("campaign", "all")] == (None, None)
     assert found[("post", "all")] == (None, None)
+
+
+def test_kpi_set_keys_follow_contract_5_2() -> None:
+    engine = engine_with(interaction("2026-11-02T10:00:00.25Z", post_id="p1"))
+    keys = {s.key for s in engine.all_sets()}
+    hour, day, minute = (secs("2026-11-02T10:00:00Z"), secs("2026-11-02T00:00:00Z"),
+                         secs("2026-11-02T10:00:00Z"))
+    assert keys == {
+        "c1|campaign|c1|all|all", f"c1|campaign|c1|1d|{day}", f"c1|campaign|c1|1h|{hour}",
+        f"c1|campaign|c1|1m|{minute}", "c1|influencer|i1|all|all",
+        f"c1|influencer|i1|1d|{day}", f"c1|influencer|i1|1h|{hour}", "c1|post|p1|all|all",
+    }

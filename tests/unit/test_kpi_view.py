@@ -12,7 +12,6 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from kpi_factories import campaign, click, engine_with, interaction, order, post, review
 
 from streams.codec import loads
 from streams.config import Settings
@@ -26,14 +25,31 @@ from streams.kpi_view import (
 )
 from streams.sinks import Flush
 from streams.sinks.redis import (
+    Call,
+    campaign_calls,
     encode_value,
-    flush_commands,
     hash_fields,
+    index_calls,
     key_for,
     parse_fields,
     parse_value,
     redacted_url,
     redis_key,
+)
+
+from .kpi_factories import (
+    answer,
+    campaign,
+    click,
+    conversion,
+    engine_with,
+    interaction,
+    order,
+    post,
+    refund,
+    review,
+    roster_entry,
+    snapshot,
 )
 
 CID = "c1"
@@ -180,14 +196,22 @@ def test_real_engine_sets_round_trip() -> None:
             objective="conversion",
             budget_minor=100_000,
             targets={"orders": 3, "cpa_minor": 700, "reach": 10},
+            roster=[roster_entry("i1", links=["l1"], tier="mega")],
         ),
         post(cost_minor=3333, followers=12345),
+        post(post_id="p2", influencer_id="i2"),
+        snapshot(post_id="p2", influencer_id="i2", likes=5, reach=40),
+        refund(order_id="o-1", amount_minor=10),
+        conversion(action="app_install", link_id="l1", value_minor=7, currency="EUR"),
+        answer(group="control", positive=False),
+        answer(respondent_id="u2", positive=True),
         interaction(action="impression", viewer_id="v1", count=7),
         interaction(action="view", viewer_id="v2"),
         interaction(action="like", count=3),
         click(visitor_id="x1"),
         click(visitor_id="x2", post_id="p1"),
-        order(amount_minor=4999, link_id="l1"),
+        order(amount_minor=4999, link_id="l1", order_id="o-1"),
+        refund(order_id="o-1", amount_minor=99),
         review(scores={"tone": 4, "brand_fit": 5, "creativity": 3}),
     )
     all_sets = list(engine.all_sets())
@@ -206,26 +230,53 @@ def test_real_engine_sets_round_trip() -> None:
 # The transaction's commands (pure)
 
 
-def test_flush_commands_shape() -> None:
+def commands(call: Call) -> list[tuple[object, ...]]:
+    """The commands a campaign call runs.
+
+    Its argv is the flush sequence, then per command its argument count and its arguments.
+    """
+    argv = call.argv[1:]
+    out: list[tuple[object, ...]] = []
+    i = 0
+    while i < len(argv):
+        count = argv[i]
+        assert isinstance(count, int)
+        out.append(tuple(argv[i + 1 : i + 1 + count]))
+        i += 1 + count
+    return out
+
+
+def test_campaign_calls_shape() -> None:
     sets = [
         _campaign_all({"posts": 1, "objective": "awareness"}),
         KpiSet(CID, "campaign", CID, "1m", 60, 120, {"posts": 1}),
-        KpiSet(CID, "influencer", "i1", "all", None, None, {"engagements": 4, "reach": 2}),
+        KpiSet(CID, "influencer", "i1", "all", None, None,
+               {"engagements": 4, "reach": 2, "reach_sum": 3, "conversions": 1}),
         KpiSet("c2", "post", "p1", "all", None, None, {"posts": 1}),
     ]
-    commands = flush_commands(Flush(sets, 500), {"1m": 11, "1h": 22, "1d": 33})
-    verbs = [c[0] for c in commands]
+    calls = campaign_calls(Flush(sets, 500, sequences={CID: 7}), {"1m": 11, "1h": 22, "1d": 33})
+    assert [call.campaign_id for call in calls] == [CID, "c2"]
+    first = commands(calls[0])
+    assert calls[0].argv[0] == 7  # the flush sequence the script compares
+    verbs = [c[0] for c in first]
     assert "HINCRBY" not in verbs
     assert "ZINCRBY" not in verbs
-    assert ("EXPIRE", "kpi:{c1}:campaign:1m:60", 11) in commands
-    assert ("ZADD", "kpi:{c1}:leaderboard:engagements", 4, "i1") in commands
+    assert ("EXPIRE", "kpi:{c1}:campaign:1m:60", 11) in first
+    zadds = {c[1]: c[2:] for c in first if c[0] == "ZADD"}
+    # contract 5.1: the leaderboards, v2 reach_sum and conversions included
+    assert zadds["kpi:{c1}:leaderboard:engagements"] == (4, "i1")
+    assert zadds["kpi:{c1}:leaderboard:reach"] == (2, "i1")
+    assert zadds["kpi:{c1}:leaderboard:reach_sum"] == (3, "i1")
+    assert zadds["kpi:{c1}:leaderboard:conversions"] == (1, "i1")
+    assert zadds["kpi:{c1}:influencers"] == (500, "i1")
     # absent leaderboard KPIs remove the influencer
-    assert ("ZREM", "kpi:{c1}:leaderboard:orders", "i1") in commands
-    assert ("ZADD", "kpi:campaigns:awareness", 500, CID) in commands
-    assert ("ZREM", "kpi:campaigns:conversion", CID) in commands
-    # c2 has no campaign-all set in this flush: its objective set is only refreshed
-    assert ("ZADD", "kpi:campaigns:awareness", "XX", 500, "c2") in commands
-    published = [loads(str(c[2])) for c in commands if c[0] == "PUBLISH"]
+    zrems = {c[1]: c[2:] for c in first if c[0] == "ZREM"}
+    assert zrems == {
+        "kpi:{c1}:leaderboard:clicks_valid": ("i1",),
+        "kpi:{c1}:leaderboard:orders": ("i1",),
+        "kpi:{c1}:leaderboard:revenue_minor": ("i1",),
+    }
+    published = [loads(str(c[2])) for call in calls for c in commands(call) if c[0] == "PUBLISH"]
     assert published == [
         {
             "campaign_id": CID,
@@ -239,14 +290,62 @@ def test_flush_commands_shape() -> None:
         },
         {"campaign_id": "c2", "keys": ["kpi:{c2}:post:p1:all"]},
     ]
+    # every key a call touches is declared (one Redis Cluster slot: the campaign's tag)
+    for call in calls:
+        touched = {str(c[1]) for c in commands(call) if c[0] != "PUBLISH"}
+        assert touched <= set(call.keys)
+        assert all(key.startswith(f"kpi:{{{call.campaign_id}}}:") for key in call.keys)
     # a hash whose fields can disappear is deleted before it is written; others only grow
     deleted_first = {
-        command[1] for i, command in enumerate(commands)
-        if command[0] == "HSET" and commands[i - 1] == ("DEL", command[1])
+        command[1]
+        for call in calls
+        for i, command in enumerate(commands(call))
+        if command[0] == "HSET" and commands(call)[i - 1] == ("DEL", command[1])
     }
     assert deleted_first == {
         "kpi:{c1}:campaign:all", "kpi:{c1}:influencer:i1:all", "kpi:{c2}:post:p1:all"
     }
+
+
+def test_index_calls_move_a_campaign_between_objective_sets() -> None:
+    sets = [
+        _campaign_all({"posts": 1, "objective": "awareness"}),
+        KpiSet("c2", "post", "p1", "all", None, None, {"posts": 1}),
+    ]
+    calls = {(script, call.keys[0]): call.argv for script, call in index_calls(Flush(sets, 500))}
+    assert calls["index", "kpi:campaigns"] == [500, CID, "c2", "|"]
+    assert calls["index", "kpi:campaigns:awareness"] == [500, CID, "|"]
+    assert calls["index", "kpi:campaigns:conversion"] == [500, "|", CID]
+    # c2 has no campaign-all set in this flush: its objective sets are only refreshed
+    assert calls["refresh", "kpi:campaigns:awareness"] == [500, "c2"]
+
+
+def test_v2_values_round_trip_through_hash_fields() -> None:
+    kpi_set = KpiSet(CID, "post", "12", "all", None, None, {
+        "posts": 1,
+        "reach": 2**70,  # exact beyond 64 bits (contract 5)
+        "likes": -3,  # a window counter can be negative (1.4.1); the type must survive
+        "influencer_id": "007",  # attributes are text even when they look like numbers
+        "platform": "x",
+        "format": "reel",
+        "published_at": 1_793_613_900,
+        "metrics_source": "platform",
+    })
+    stored = _round_trip(kpi_set)
+    assert stored.kpis == kpi_set.kpis
+    assert {k: type(v) for k, v in stored.kpis.items()} == {
+        k: type(v) for k, v in kpi_set.kpis.items()
+    }
+    objects = _campaign_all({
+        "conversions_by_action": {"lead": 2, "signup": 1},
+        "brand_lift": {"recall": {"exposed": 3, "exposed_positive": 2, "control": 2,
+                                  "control_positive": 1, "lift": 1 / 6, "relative_lift": 1 / 3,
+                                  "z": 0.3535533905932738}},
+        "conversions_by_action_empty": {},
+    })
+    assert _round_trip(objects).kpis == objects.kpis
+    tier = KpiSet(CID, "influencer", "i1", "all", None, None, {"tier": "nano", "posts": 0})
+    assert _round_trip(tier).kpis == tier.kpis
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,6 +366,14 @@ def test_flush_commands_shape() -> None:
         ("frequency", 1.23456, "1.23"),
         ("content_score", 4.25, "4.25"),
         ("objective", "awareness", "awareness"),
+        # v2
+        ("action_rate", 0.25, "25.00%"),
+        ("engagement_rate_by_reach_sum", 0.5, "50.00%"),
+        ("roas_net", -0.25, "-0.25"),
+        ("cost_per_conversion_minor", 350.0, "350.00"),
+        ("revenue_net_minor", -900, "-900"),
+        ("tier", "nano", "nano"),
+        ("metrics_source", "platform", "platform"),
     ],
 )
 def test_format_value(name: str, value: object, text: str) -> None:
@@ -296,9 +403,22 @@ def test_format_table() -> None:
         ["posts", "2"],
         ["ctr", "5.00%"],
         ["cpa_minor", "350.00"],
-        ["objective", "conversion"],
+        # counters, ratios, then objects, then attributes (objective is one)
         ["target_progress.orders", "50.00% of target"],
         ["target_progress.cpa_minor", "80.00% of target (cost: lower is better)"],
+        ["objective", "conversion"],
+    ]
+
+
+def test_format_table_shows_post_attributes_as_text_after_the_kpis() -> None:
+    post_all = KpiSet(CID, "post", "p1", "all", None, None, {
+        "influencer_id": "007", "platform": "x", "posts": 1, "published_at": 1_773_144_000,
+        "metrics_source": "platform", "format": "reel",
+    })
+    rows = [line.split(None, 1) for line in format_table(_round_trip(post_all)).splitlines()[3:]]
+    assert rows == [
+        ["posts", "1"], ["influencer_id", "007"], ["platform", "x"], ["format", "reel"],
+        ["published_at", "1773144000"], ["metrics_source", "platform"],
     ]
 
 

@@ -13,17 +13,13 @@ from streams import codec, replay
 from streams.config import Settings
 from streams.domain.errors import InvalidRecord
 from streams.domain.events import (
-    CAMPAIGNS,
-    CLICKS,
-    INTERACTIONS,
-    ORDERS,
-    POSTS,
     CampaignDefined,
     Click,
     Interaction,
     Order,
     PostPublished,
 )
+from streams.domain.vocabulary import Topic
 from streams.simulate import (
     BOT,
     DUPLICATE,
@@ -37,6 +33,9 @@ from streams.simulate import (
     write_file,
 )
 
+CAMPAIGNS, POSTS, INTERACTIONS, CLICKS, ORDERS = (
+    Topic.CAMPAIGNS, Topic.POSTS, Topic.INTERACTIONS, Topic.CLICKS, Topic.ORDERS,
+)
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 # Conversion campaigns of nano influencers: the most clicks and orders for the fewest records.
 BASE = SimConfig(
@@ -71,7 +70,7 @@ def test_events_limit_and_definitions_first() -> None:
 
 
 def test_every_record_valid_but_the_invalid_ones() -> None:
-    problems = []
+    problems: list[tuple[SimRecord, str, str]] = []
     for record in sample():
         try:
             decoded(record)
