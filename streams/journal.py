@@ -47,6 +47,8 @@ MAX_CELL_BYTES: Final = 256 * 1024
 """Largest value written as one record; larger ones are split (brokers default to 1 MiB)."""
 
 RawCell = tuple[str, bytes | None]
+# Chunks of event ids a topic without a dedup horizon may have before they are merged.
+_MAX_CHUNKS: Final = 32
 _PART: Final = "#"
 
 
@@ -147,8 +149,8 @@ class Journal:
     def _logical_cells(
         self, engine: Engine, changes: Changes, flush_seq: int
     ) -> Iterator[tuple[str, Any]]:
-        for cid in sorted(changes.forgotten):
-            yield from self._forget(cid)
+        for _, erased in sorted(changes.forgotten.items()):
+            yield from self._forget(erased)
         packed = changes.packed
         for agg, state in changes.sets.items():
             if agg not in packed:
@@ -164,10 +166,10 @@ class Journal:
                 yield f"d|{cid}", _definition_value(definition)
         for (cid, topic), entries in changes.registered.items():
             yield f"l|{cid}|{topic}|{flush_seq}", entries
-            if engine.rules.horizon_us(Topic(topic)) is not None:
-                self._chunks.setdefault((cid, topic), {})[flush_seq] = max(
-                    t for _, t, _ in entries if t is not None
-                )
+            times = [t for _, t, _ in entries if t is not None]
+            self._chunks.setdefault((cid, topic), {})[flush_seq] = max(times, default=0)
+            if engine.rules.horizon_us(Topic(topic)) is None:
+                yield from self._consolidate(engine, cid, Topic(topic))
         for cid in sorted(changes.maxima):
             state = engine.campaigns[cid]
             yield f"m|{cid}", {
@@ -182,6 +184,7 @@ class Journal:
             post = engine.campaigns[cid].posts[post_id]
             published = post.published
             yield f"P|{cid}|{post_id}", {
+                "c": post.counted,
                 "pub": None if published is None else [
                     published.influencer_id, published.platform, published.format,
                     published.published_at_s,
@@ -229,14 +232,50 @@ class Journal:
                 del chunks[seq]
                 yield f"l|{cid}|{topic}|{seq}", None
 
-    def _forget(self, cid: str) -> Iterator[tuple[str, None]]:
-        """Tombstones for every chunk of an erased campaign this journal knows of."""
+    def _forget(self, state: CampaignState) -> Iterator[tuple[str, None]]:
+        """Tombstones for every cell of an erased campaign."""
+        cid = state.campaign_id
+        for key in state.sets:
+            yield aggregate_key(cid, key), None
+        for block in state.archive:
+            yield block_key(cid, block), None
+        yield f"d|{cid}", None
+        yield f"m|{cid}", None
+        for post_id in state.posts:
+            yield f"P|{cid}|{post_id}", None
+        for order_id in state.orders:
+            yield f"o|{cid}|{order_id}", None
+        for post_id, reviewer in state.reviews:
+            yield f"r|{cid}|{post_id}|{reviewer}", None
+        for respondent, question in state.answers:
+            yield f"s|{cid}|{respondent}|{question}", None
         for (chunk_cid, topic), chunks in list(self._chunks.items()):
             if chunk_cid == cid:
-                prefix = "v" if topic == "v" else f"l|{cid}|{topic}"
                 for seq in chunks:
-                    yield (f"v|{cid}|{seq}" if topic == "v" else f"{prefix}|{seq}"), None
+                    yield (f"v|{cid}|{seq}" if topic == "v" else f"l|{cid}|{topic}|{seq}"), None
                 del self._chunks[chunk_cid, topic]
+
+    def _consolidate(self, engine: Engine, cid: str, topic: Topic) -> Iterator[tuple[str, Any]]:
+        """One chunk instead of many for a topic whose ids are kept for ever.
+
+        Every flush that registers ids writes a chunk; on topics without a horizon they would
+        pile up (each a cell a restore reads). Past a few dozen, they are rewritten as one
+        chunk (seq 0) and the others deleted.
+        """
+        chunks = self._chunks.get((cid, topic))
+        if chunks is None or len(chunks) <= _MAX_CHUNKS:
+            return
+        state = engine.campaigns[cid]
+        entries: list[Any] = [(eid, t, None) for eid, t in state.ledgers[topic].seen.items()]
+        if topic is Topic.ORDERS:
+            entries += [(None, None, refund_id) for refund_id in sorted(state.refund_ids)]
+        elif topic is Topic.CONVERSIONS:
+            entries += [(None, None, cid_) for cid_ in sorted(state.conversion_ids)]
+        for seq in chunks:
+            if seq != 0:
+                yield f"l|{cid}|{topic}|{seq}", None
+        yield f"l|{cid}|{topic}|0", entries
+        self._chunks[cid, topic] = {0: 0}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -270,7 +309,7 @@ class Journal:
             if kind in ("l", "v"):
                 continue
             states.restore_cell(kind, states.get(cid), rest, value, key in legacy)
-        engine.restore(states.done())
+        engine.restore(states.done(legacy=bool(legacy)))
         if legacy:
             # Written by the release before versioning: rewrite everything in this format
             # (reviewer and visitor ids pseudonymised) and drop the old cells.
@@ -330,10 +369,8 @@ class Journal:
                 state.refund_ids.add(entity)
             elif topic is Topic.CONVERSIONS:
                 state.conversion_ids.add(entity)
-        if ledger.horizon_us is not None and entries:
-            self._chunks.setdefault((cid, topic), {})[seq] = max(
-                t for _, t, _ in entries if t is not None
-            )
+        times = [t for _, t, _ in entries if t is not None]
+        self._chunks.setdefault((cid, topic), {})[seq] = max(times, default=0)
 
 
 class _States:
@@ -349,16 +386,18 @@ class _States:
             state = self._states[cid] = self._engine.new_state(cid)
         return state
 
-    def done(self) -> Iterable[CampaignState]:
+    def done(self, legacy: bool) -> Iterable[CampaignState]:
         for state in self._states.values():
             state.lift = lift_of(state.answers)
+            if legacy:
+                _upgrade(state)
         return self._states.values()
 
     @staticmethod
     def legacy_post(state: CampaignState, post_id: str) -> None:
         # Format 1 kept only the ids of published posts: the post counts as published, with
         # no attributes known (see docs/contract-decisions.md, "State from version 1").
-        state.post(post_id).published = Publication("", "", "", 0)
+        state.post(post_id).counted = True
 
     def restore_cell(
         self, kind: str, state: CampaignState, rest: list[str], value: Any, legacy: bool
@@ -385,6 +424,7 @@ class _States:
             if value["pub"] is not None:
                 influencer_id, platform, format_, published_at_s = value["pub"]
                 post.published = Publication(influencer_id, platform, format_, published_at_s)
+            post.counted = value.get("pub") is not None or bool(value.get("c"))
             post.source = None if value["src"] is None else Source(value["src"])
             post.snapshot_at_us = value["at"]
             post.metrics = dict(value["m"])
@@ -405,6 +445,32 @@ class _States:
             respondent, question = rest
             occurred_at_us, group, positive = value
             state.answers[respondent, question] = AnswerInForce(occurred_at_us, group, positive)
+
+
+_INTERACTION_SLOTS: Final = tuple(
+    SLOT[name] for name in ("impressions", "views", "likes", "comments", "shares", "saves",
+                            "replies")
+)
+
+
+def _upgrade(state: CampaignState) -> None:
+    """What format 1 can tell of version 2's state: post sources and the campaign reach_sum.
+
+    Format 1 had interactions only, so a post with interactions counted has source
+    ``events``; the campaign's ``reach_sum`` adds its posts' reach. (Format 1 did not record
+    a post's influencer: those posts cannot count in an influencer's ``reach_sum``.)
+    """
+    reach_sum = 0
+    for key, agg in state.sets.items():
+        scope, post_id, window, _ = key
+        if scope is not Scope.POST or window is not Window.ALL:
+            continue
+        if any(agg.counts[slot] for slot in _INTERACTION_SLOTS):
+            state.post(post_id).source = Source.EVENTS
+        reach_sum += agg.reach_value()
+    campaign_all = state.sets.get((Scope.CAMPAIGN, state.campaign_id, Window.ALL, None))
+    if campaign_all is not None:
+        campaign_all.counts[SLOT["reach_sum"]] = reach_sum
 
 
 def block_key(cid: str, block: BlockKey) -> str:

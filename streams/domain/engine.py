@@ -158,6 +158,9 @@ class PostState:
     """Everything known about one post of a campaign."""
 
     published: Publication | None = None
+    # Its post_published was counted (a post_id counts once). Usually with ``published``;
+    # alone for a post restored from state version 1, which kept no attributes.
+    counted: bool = False
     source: Source | None = None
     snapshot_at_us: int | None = None  # occurred_at of the snapshot in force
     metrics: dict[str, int] = field(default_factory=dict)  # its lifetime values in force
@@ -256,7 +259,7 @@ class Changes:
     valid_clicks: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
     reviews: set[tuple[str, str, str]] = field(default_factory=set)
     answers: set[tuple[str, str, str]] = field(default_factory=set)
-    forgotten: set[str] = field(default_factory=set)
+    forgotten: dict[str, CampaignState] = field(default_factory=dict)  # erased campaigns
     # Final windows packed into blocks (their own cells go), the blocks that changed (or
     # were dropped once nothing can change them and their retention has passed).
     packed: dict[Aggregate, CampaignState] = field(default_factory=dict)
@@ -275,7 +278,7 @@ class Changes:
         )
         self.sets, self.registered, self.valid_clicks = {}, {}, {}
         self.definitions, self.maxima, self.posts, self.orders = set(), set(), set(), set()
-        self.reviews, self.answers, self.forgotten = set(), set(), set()
+        self.reviews, self.answers, self.forgotten = set(), set(), {}
         self.packed, self.blocks = {}, set()
         return taken
 
@@ -694,7 +697,7 @@ class Engine:
             return False
         self.changes.drop(campaign_id)
         self._reach_moved = {k: None for k in self._reach_moved if k[0] != campaign_id}
-        self.changes.forgotten.add(campaign_id)
+        self.changes.forgotten[campaign_id] = state
         return True
 
     # -- checks 8-10 and duplicates ---------------------------------------------------------
@@ -716,7 +719,7 @@ class Engine:
     def _counts_an_id_again(state: CampaignState, event: AnyEvent) -> bool:
         if isinstance(event, PostPublished):
             post = state.posts.get(event.post_id)
-            return post is not None and post.published is not None
+            return post is not None and post.counted
         if isinstance(event, Order):
             return event.order_id in state.orders
         if isinstance(event, OrderRefund):
@@ -855,6 +858,7 @@ class Engine:
 
     def _post(self, state: CampaignState, event: PostPublished, late: bool) -> None:
         post = state.post(event.post_id)
+        post.counted = True
         post.published = Publication(
             event.influencer_id, event.platform, event.format, event.occurred_at_us // US_PER_S
         )
