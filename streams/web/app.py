@@ -24,7 +24,9 @@ import binascii
 import hashlib
 import hmac
 import logging
+import os
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +41,13 @@ from redis.exceptions import RedisError
 
 from streams.codec import dumps
 from streams.config import Settings
-from streams.connections import redis_client
+from streams.sinks.redis import client_from_url
 from streams.web.definitions import Definitions
 from streams.web.live import LiveHub, Viewer, sse_event
 from streams.web.settings import WebSettings
 from streams.web.views import report_files
 
-__all__ = ["HUB", "AccessLogger", "create_app"]
+__all__ = ["CLIENT_NAME", "HUB", "AccessLogger", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class Pages:
 
 _PAGES: Final = web.AppKey("pages", Pages)
 _CLIENT: Final = web.AppKey("redis", Redis)
+CLIENT_NAME: Final = web.AppKey("client_name", str)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,11 +358,17 @@ def create_app(
     app = web.Application(middlewares=[_headers, _auth])
     pages = Pages()
     owns_client = client is None
-    reader = client if client is not None else redis_client(settings)
+    # Named, so that CLIENT LIST shows which connections are the web view's (and that one
+    # of them, only one, holds the subscription).
+    name = f"campaign-kpi-web-{os.getpid()}-{secrets.token_hex(3)}"
+    reader = client if client is not None else client_from_url(
+        settings.redis_url, cluster=settings.redis_cluster, client_name=name
+    )
     definitions = Definitions(settings, web_settings)
     hub = LiveHub(reader, web_settings, definitions, pages.sections)
     definitions.on_change = hub.definitions_changed
     app[HUB], app[_WEB], app[_PAGES], app[_CLIENT] = hub, web_settings, pages, reader
+    app[CLIENT_NAME] = name
 
     async def startup(_: web.Application) -> None:
         await hub.start()

@@ -69,9 +69,12 @@ async def start_web_view(
         port=port if port is not None else chosen.port,
     )
     _warn_if_open(chosen)
-    runner = web.AppRunner(create_app(settings, chosen), access_log_class=AccessLogger)
+    # Open streams end at shutdown (the hub closes them): no need to wait long for them.
+    runner = web.AppRunner(
+        create_app(settings, chosen), access_log_class=AccessLogger, shutdown_timeout=1.0
+    )
     await runner.setup()
-    site = web.TCPSite(runner, chosen.bind, chosen.port, shutdown_timeout=1.0)
+    site = web.TCPSite(runner, chosen.bind, chosen.port)
     await site.start()
     addresses = runner.addresses  # the bound port, for port 0
     bound = addresses[0][1] if addresses else chosen.port
