@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -189,12 +189,12 @@ async def publish_alert(redis_url: str, campaign_id: str, field_name: str, value
 
 async def sse_events(
     session: aiohttp.ClientSession, url: str, *, headers: dict[str, str] | None = None
-) -> AsyncIterator[tuple[str, Any]]:
+) -> AsyncGenerator[tuple[str, Any], None]:
     """(event, parsed data) of a stream, as a browser's EventSource would split them."""
     async with session.get(url, headers=headers) as response:
         assert response.status == 200, response.status
         assert response.headers["Content-Type"].startswith("text/event-stream")
-        event, data = "message", []
+        event, data = "message", list[str]()
         async for raw in response.content:
             line = raw.decode().rstrip("\n")
             if not line:
