@@ -95,6 +95,8 @@ def main(
         print(f"campaign-kpi serve: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Each read of the campaigns topic would log its consumer's subscription at INFO.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
     async def run() -> None:
         view = await start_web_view(settings, web_settings, bind=bind, port=port)

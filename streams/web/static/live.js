@@ -38,6 +38,12 @@
     if (empty) { empty.hidden = count > 0; }
   }
 
+  function xRange(chart) {
+    var starts = Array.from(chart.rows.keys());
+    var end = starts.length ? Math.max.apply(null, starts) + chart.size : Date.now() / 1e3;
+    return [end - chart.span, end];
+  }
+
   function width(el) { return Math.max(el.clientWidth || 0, 280); }
 
   function buildCharts(spec) {
@@ -53,7 +59,8 @@
       var opts = {
         width: width(el), height: 170,
         tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'); },
-        scales: { x: { time: true }, y: {}, y2: {} },
+        // The whole span up to the latest window, however few windows hold events yet.
+        scales: { x: { time: true, range: function () { return xRange(chart); } }, y: {}, y2: {} },
         series: [
           {},
           { label: spec.labels[0], stroke: '#1f6feb', width: 2, scale: 'y' },
