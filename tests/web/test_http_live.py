@@ -274,3 +274,26 @@ async def test_report_link_and_file_when_a_report_was_written(
             assert "script-src" not in response.headers["Content-Security-Policy"]
         async with session.get(view.url + "report.html?campaign=../aw-1") as response:
             assert response.status == 404
+
+
+async def test_a_lost_subscription_is_reopened_and_pages_get_a_new_snapshot(
+    redis_url: str,
+) -> None:
+    await _seed(redis_url)
+    async with served(redis_url) as view, aiohttp.ClientSession() as session, \
+            aioredis.Redis.from_url(redis_url, decode_responses=True) as client:
+        stream = sse_events(session, view.url + "events?campaign=aw-1")
+        assert (await next_event(stream, 10))[0] == "snapshot"
+        name = view.runner.app[CLIENT_NAME]
+        for entry in await client.client_list():
+            if entry.get("name") == name and int(entry.get("sub", 0)):
+                await client.client_kill_filter(_id=entry["id"])
+        kind, snapshot = await next_event(stream, 10)
+        assert kind == "snapshot"  # read whole again: what was sent meanwhile is not lost
+        assert "1,050" in snapshot["sections"]["headline"]
+        assert view.runner.app[HUB].subscriptions_opened == 2
+        await write_sets(redis_url, kpi_sets_of(_campaign_events(Campaign("aw-1"), 9000)))
+        kind, update = await next_event(stream, 5)
+        assert kind == "update"
+        assert "9,050" in update["sections"]["headline"]
+        await stream.aclose()

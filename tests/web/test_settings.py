@@ -59,3 +59,11 @@ def test_every_variable_is_in_the_readme_table() -> None:
     section = section[: section.index("\n## ", 3)]
     listed = set(re.findall(r"`(WEB_VIEW_[A-Z_0-9]+)`", section))
     assert listed == {v.name for v in WEB_VARIABLES}
+
+
+def test_serve_refuses_bad_settings_with_exit_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.config import Settings
+    from streams.web.server import main
+
+    assert main(Settings(), env={"WEB_VIEW_MINUTES": "5"}) == 2
+    assert "WEB_VIEW_MINUTES='5': out of range" in capsys.readouterr().err
