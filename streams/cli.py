@@ -130,6 +130,18 @@ def _parser() -> argparse.ArgumentParser:
     republish.add_argument("campaigns", nargs="*", metavar="CAMPAIGN")
     republish.add_argument("--timeout", type=float, default=60.0, metavar="S",
                            help="seconds to wait for the workers (default 60)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the live web view of the KPIs in Redis",
+        description="A read-only web application: campaigns grouped by objective, a page per "
+        "campaign (headline KPIs with targets and pacing, live charts, leaderboard, content "
+        "scores, data quality, alerts, report link), updated live from kpi:updates. Settings: "
+        "WEB_VIEW_* (README, 'Live web view').",
+    )
+    serve.add_argument("--bind", metavar="ADDRESS",
+                       help="address to listen on (WEB_VIEW_BIND, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, metavar="PORT",
+                       help="port to listen on (WEB_VIEW_PORT, default 8080)")
     demo = commands.add_parser(
         "demo",
         help="run the worker and the simulator against the services and show live KPIs",
@@ -211,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams import operations  # noqa: PLC0415
 
         return operations.main(args.campaigns, args.timeout, settings)
+    if args.command == "serve":
+        from streams.web import server  # noqa: PLC0415
+
+        return server.main(settings, bind=args.bind, port=args.port)
     if args.command == "demo":
         from streams import demo  # noqa: PLC0415
 

@@ -1,4 +1,4 @@
-"""Reading live KPI sets back from Redis: ``campaign-kpi kpis`` and :func:`read_kpis`.
+"""Reading live KPI sets (and alerts) back from Redis: ``campaign-kpi kpis``, :func:`read_kpis`.
 
 The hashes are the Redis sink's (contract 5.1; :mod:`streams.sinks.redis` encodes them and
 this module decodes them with the same functions): integers come back as ``int``, ratios as
@@ -21,7 +21,7 @@ from typing import Any, Final, TextIO
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from streams.codec import dumps
+from streams.codec import dumps, loads
 from streams.config import Settings
 from streams.domain.engine import KpiSet
 from streams.domain.kpis import (
@@ -34,6 +34,8 @@ from streams.domain.kpis import (
 from streams.domain.vocabulary import SCOPE_WINDOWS, Scope, Window
 from streams.sinks.redis import (
     META_FIELDS,
+    UPDATES_CHANNEL,
+    campaigns_key,
     client_from_url,
     index_key,
     key_for,
@@ -43,18 +45,32 @@ from streams.sinks.redis import (
 )
 
 __all__ = [
+    "ALERT_SCOPES",
     "COST_KPIS",
     "PERCENT_KPIS",
+    "UPDATES_CHANNEL",
+    "Alert",
+    "KeyParts",
     "StoredKpis",
+    "Update",
+    "alerts_key",
     "campaigns_of",
     "format_table",
     "format_value",
     "latest_window_start",
     "main",
+    "parse_alert",
+    "parse_key",
+    "parse_update",
+    "read_alerts",
+    "read_alerts_of",
+    "read_campaign_sets",
+    "read_keys",
     "read_kpis",
     "read_scope_sets",
     "read_series",
     "read_stored",
+    "recent_campaigns",
     "scope_ids",
     "stored_from_fields",
     "window_starts",
@@ -276,6 +292,244 @@ async def campaigns_of(client: Redis, objective: str) -> list[str]:
     """The campaigns of one objective (``kpi:campaigns:<objective>``), sorted."""
     members: list[Any] = await client.zrange(objective_key(objective), 0, -1)
     return sorted(_text(member) for member in members)
+
+
+async def recent_campaigns(client: Redis, limit: int) -> list[str]:
+    """The ``limit`` most recently updated campaigns of ``kpi:campaigns`` (newest first)."""
+    members: list[Any] = await client.zrevrange(campaigns_key(), 0, max(limit, 1) - 1)
+    return [_text(member) for member in members]
+
+
+async def read_campaign_sets(
+    client: Redis, campaign_ids: Sequence[str]
+) -> dict[str, StoredKpis]:
+    """The campaign-scope ``all`` sets of these campaigns (one round trip), absent ones left out."""
+    keys = [key_for(cid, Scope.CAMPAIGN, None, Window.ALL, None) for cid in campaign_ids]
+    if not keys:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    replies: list[Mapping[Any, Any]] = await pipe.execute()
+    return {
+        cid: stored_from_fields(
+            key, fields, campaign_id=cid, scope=Scope.CAMPAIGN, scope_id=cid, window=Window.ALL
+        )
+        for cid, key, fields in zip(campaign_ids, keys, replies, strict=True)
+        if fields
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Keys and kpi:updates messages
+
+
+@dataclass(frozen=True, slots=True)
+class KeyParts:
+    """What a ``kpi:{<cid>}:...`` key names: a KPI set, or the campaign's alerts hash."""
+
+    key: str
+    campaign_id: str
+    scope: str | None  # None for the alerts hash
+    scope_id: str | None
+    window: str | None
+    start: int | None
+
+    @property
+    def is_alerts(self) -> bool:
+        """The key is ``kpi:{<cid>}:alerts``."""
+        return self.scope is None
+
+
+def parse_key(key: str) -> KeyParts | None:
+    """The parts of a KPI set key (contract 5.1) or of an alerts key; None for any other key.
+
+    Influencer and post ids may hold ``:``, so the window is read from the right.
+    """
+    if not key.startswith("kpi:{"):
+        return None
+    cid, brace, rest = key[5:].partition("}:")
+    if not brace or not cid:
+        return None
+    if rest == "alerts":
+        return KeyParts(key, cid, None, None, None, None)
+    scope, _, tail = rest.partition(":")
+    if scope == Scope.CAMPAIGN:
+        scope_id: str | None = cid
+    elif scope in (Scope.INFLUENCER, Scope.POST):
+        if tail.endswith(":" + Window.ALL):
+            scope_id, tail = tail[: -len(Window.ALL) - 1], Window.ALL
+        else:
+            head, _, window_part = tail.rpartition(":")
+            scope_id, _, window = head.rpartition(":")
+            tail = f"{window}:{window_part}"
+        if not scope_id:
+            return None
+    else:
+        return None
+    if tail == Window.ALL:
+        return KeyParts(key, cid, scope, scope_id, Window.ALL, None)
+    window, _, start_text = tail.partition(":")
+    windows = SCOPE_WINDOWS.get(Scope(scope), ())
+    digits = start_text[1:] if start_text.startswith("-") else start_text
+    if window not in windows or not digits.isdigit() or not digits.isascii():
+        return None
+    return KeyParts(key, cid, scope, scope_id, window, int(start_text))
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One ``kpi:updates`` message: the campaign and the keys written for it in one flush."""
+
+    campaign_id: str
+    keys: tuple[str, ...]
+
+
+def parse_update(raw: str | bytes) -> Update | None:
+    """A ``kpi:updates`` message (contract 5.1), None when it is not of that shape."""
+    try:
+        message = loads(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    cid, keys = message.get("campaign_id"), message.get("keys")
+    if not isinstance(cid, str) or not isinstance(keys, list):
+        return None
+    return Update(cid, tuple(key for key in keys if isinstance(key, str)))
+
+
+async def read_keys(client: Redis, parts: Sequence[KeyParts]) -> list[StoredKpis | None]:
+    """The KPI sets these keys name (one round trip), None where a key is absent."""
+    wanted = [p for p in parts if not p.is_alerts]
+    if not wanted:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for p in wanted:
+        pipe.hgetall(p.key)
+    replies: list[Mapping[Any, Any]] = await pipe.execute()
+    return [
+        stored_from_fields(
+            p.key, fields, campaign_id=p.campaign_id, scope=str(p.scope),
+            scope_id=str(p.scope_id), window=str(p.window),
+        ) if fields else None
+        for p, fields in zip(wanted, replies, strict=True)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Alerts (issue 15): written by the worker, read here; the shape is fixed in the alerts note
+
+
+ALERT_SCOPES: Final = ("campaign", "influencer", "post", "link")
+_SEVERITIES: Final = ("critical", "warning")
+_STATES: Final = ("open", "resolved")
+
+
+def alerts_key(campaign_id: str) -> str:
+    """``kpi:{<cid>}:alerts``: a hash, field ``<rule>|<scope>|<scope_id>``, value JSON."""
+    return f"kpi:{{{campaign_id}}}:alerts"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert record of ``kpi:{<cid>}:alerts``; times are epoch ms."""
+
+    campaign_id: str
+    rule: str
+    scope: str
+    scope_id: str
+    severity: str  # critical | warning
+    state: str  # open | resolved
+    message: str
+    figures: dict[str, object]
+    first_seen_ms: int | None
+    last_seen_ms: int | None
+    resolved_at_ms: int | None
+
+    @property
+    def is_open(self) -> bool:
+        """Firing now (a resolved alert stays in the hash until it fires again)."""
+        return self.state == "open"
+
+    @property
+    def field(self) -> str:
+        """Its field in the hash: ``<rule>|<scope>|<scope_id>``."""
+        return f"{self.rule}|{self.scope}|{self.scope_id}"
+
+
+def _epoch_ms(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_alert(campaign_id: str, field_name: str, raw: str | bytes) -> Alert | None:
+    """One hash field as an :class:`Alert`; None when it is not of the documented shape."""
+    try:
+        value = loads(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    rule, _, rest = field_name.partition("|")
+    scope, _, scope_id = rest.partition("|")
+    rule, scope, scope_id = (
+        str(value.get("rule", rule)), str(value.get("scope", scope)),
+        str(value.get("scope_id", scope_id)),
+    )
+    severity, state, message = value.get("severity"), value.get("state"), value.get("message")
+    figures = value.get("figures")
+    if (
+        not rule or scope not in ALERT_SCOPES or severity not in _SEVERITIES
+        or state not in _STATES or not isinstance(message, str)
+    ):
+        return None
+    return Alert(
+        campaign_id, rule, scope, scope_id, str(severity), str(state), message,
+        dict(figures) if isinstance(figures, dict) else {},
+        _epoch_ms(value.get("first_seen")), _epoch_ms(value.get("last_seen")),
+        _epoch_ms(value.get("resolved_at")),
+    )
+
+
+def _alert_order(alert: Alert) -> tuple[int, int, int, str]:
+    # Open before resolved, critical before warning, the most recent first.
+    return (
+        0 if alert.is_open else 1, _SEVERITIES.index(alert.severity),
+        -(alert.last_seen_ms or alert.resolved_at_ms or 0), alert.field,
+    )
+
+
+def _alerts_from(campaign_id: str, fields: Mapping[Any, Any]) -> tuple[list[Alert], int]:
+    alerts: list[Alert] = []
+    for name, raw in fields.items():
+        alert = parse_alert(campaign_id, _text(name), raw)
+        if alert is not None:
+            alerts.append(alert)
+    return sorted(alerts, key=_alert_order), len(fields) - len(alerts)
+
+
+async def read_alerts(client: Redis, campaign_id: str) -> tuple[list[Alert], int]:
+    """The campaign's alerts (open first, then resolved) and how many fields were unreadable.
+
+    No key means no alert; a field that is not of the documented shape is counted, not shown.
+    """
+    fields: Mapping[Any, Any] = await client.hgetall(alerts_key(campaign_id))
+    return _alerts_from(campaign_id, fields)
+
+
+async def read_alerts_of(
+    client: Redis, campaign_ids: Sequence[str]
+) -> dict[str, tuple[list[Alert], int]]:
+    """:func:`read_alerts` of several campaigns in one round trip."""
+    if not campaign_ids:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for cid in campaign_ids:
+        pipe.hgetall(alerts_key(cid))
+    replies: list[Mapping[Any, Any]] = await pipe.execute()
+    return {
+        cid: _alerts_from(cid, fields) for cid, fields in zip(campaign_ids, replies, strict=True)
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,15 @@ COST_PER_RESULT: Final[dict[str, tuple[str, ...]]] = {
     CONVERSION: ("cpa_minor", "cost_per_conversion_minor"),
 }
 
+# What ranks a campaign's influencers (a Redis leaderboard, contract 5.1) under each objective,
+# in preference order: the first one the campaign has is used. Influencers are only ever
+# ranked within their own campaign.
+LEADERBOARD_BY_OBJECTIVE: Final[dict[str, tuple[str, ...]]] = {
+    AWARENESS: ("reach", "reach_sum"),
+    ENGAGEMENT: ("engagements",),
+    CONVERSION: ("revenue_minor", "conversions", "orders", "clicks_valid"),
+}
+
 
 # A pace below this is "behind": the factor of the Prometheus pacing alerts
 # (deploy/prometheus/rules, CampaignKpiBehindTargetPace / CostAboveTargetPace), so the report,
@@ -61,6 +70,10 @@ ON_TRACK: Final = "on track"
 AHEAD: Final = "ahead"
 MET: Final = "met"
 MISSED: Final = "missed"
+
+
+# Verdicts from the worst to the best: a campaign's standing is its worst target's.
+_VERDICT_ORDER: Final = (MISSED, BEHIND, NOT_STARTED, ON_TRACK, AHEAD, MET)
 
 
 def headline_kpis(objective: str | None) -> tuple[str, ...]:
@@ -149,3 +162,29 @@ def percentile_rank(value: float, others: Iterable[float], kpi: str) -> float | 
     beaten = sum(1 for other in pool if (value < other if low else value > other))
     tied = sum(1 for other in pool if other == value)
     return 100.0 * (beaten + 0.5 * tied) / len(pool)
+
+
+def leaderboard_kpi(objective: str | None, available: Iterable[str]) -> str | None:
+    """The KPI that ranks influencers under this objective, among the ``available`` ones."""
+    have = set(available)
+    for kpi in LEADERBOARD_BY_OBJECTIVE.get(objective or "", ("engagements",)):
+        if kpi in have:
+            return kpi
+    return None
+
+
+def pacing_moment(latest_window_end_s: float | None, now_s: float) -> float:
+    """When pacing is read: the data's clock (the end of its latest window), capped at now.
+
+    A delayed or replayed campaign is then paced where its data is, not where the wall clock
+    is; a live one, whose latest window is the current one, at now.
+    """
+    if latest_window_end_s is not None and latest_window_end_s < now_s:
+        return latest_window_end_s
+    return now_s
+
+
+def worst_status(statuses: Iterable[str | None]) -> str | None:
+    """The worst verdict among targets (``missed`` < ``behind`` < ... < ``met``), None if none."""
+    known = [s for s in statuses if s in _VERDICT_ORDER]
+    return min(known, key=_VERDICT_ORDER.index) if known else None

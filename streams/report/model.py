@@ -20,6 +20,7 @@ from streams.domain.objectives import (
     headline_kpis,
     lower_is_better,
     pacing,
+    pacing_moment,
     percentile_rank,
 )
 from streams.domain.recommendations import (
@@ -212,13 +213,12 @@ def _as_of(data: CampaignData, explicit: float | None) -> tuple[float, str]:
     if explicit is not None:
         return explicit, "the time given with --as-of"
     ends = [s.window_end for s in (data.hourly or data.daily) if s.window_end is not None]
-    if ends:
-        latest = float(max(ends))
-        if latest < data.read_at_s:
-            return latest, (
-                "the end of the latest window with events (the data's clock: a delayed or "
-                "replayed campaign is paced where its data is)"
-            )
+    moment = pacing_moment(float(max(ends)) if ends else None, data.read_at_s)
+    if moment < data.read_at_s:
+        return moment, (
+            "the end of the latest window with events (the data's clock: a delayed or "
+            "replayed campaign is paced where its data is)"
+        )
     return data.read_at_s, "the time the report was made"
 
 

@@ -37,6 +37,7 @@ from streams.domain.events import CampaignDefined
 from streams.domain.vocabulary import Scope, Topic
 from streams.kpi_view import (
     StoredKpis,
+    alerts_key,
     campaigns_of,
     read_scope_sets,
     read_series,
@@ -66,11 +67,6 @@ ALERTS_SHAPE: Final = (
 """The assumed shape of the alerts of issue 15 (not built yet): the one place it is written."""
 
 _OFFSET: Final = re.compile(r"([+-]\d\d:\d\d|[zZ])$")
-
-
-def alerts_key(campaign_id: str) -> str:
-    """``kpi:{<cid>}:alerts`` (issue 15; see :data:`ALERTS_SHAPE`)."""
-    return f"kpi:{{{campaign_id}}}:alerts"
 
 
 class SourceError(Exception):

@@ -1,0 +1,1 @@
+"""The live web view (issue 15): ``campaign-kpi serve``, pages pushed live from Redis."""
