@@ -56,7 +56,7 @@ from benchmarks.kafka_io import (
     sample_process,
 )
 from benchmarks.workload import Workload
-from streams.domain.events import LOGICAL_TOPICS, OBJECTIVES
+from streams.domain.vocabulary import OBJECTIVES, Topic
 from streams.sinks.redis import UPDATES_CHANNEL, campaigns_key, key_for, objective_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,7 +181,7 @@ class UpdateListener:
 
 
 async def produce_input(args: argparse.Namespace, prefix: str, workload: Workload) -> int:
-    topics = [prefix + t for t in LOGICAL_TOPICS]
+    topics = [prefix + t for t in Topic]
     await create_topics(args.bootstrap, topics, PARTITIONS)
     producer = BatchProducer(args.bootstrap, lambda t: prefix + t, PARTITIONS)
     await producer.start()
@@ -204,7 +204,7 @@ async def produce_input(args: argparse.Namespace, prefix: str, workload: Workloa
 def run_ceiling(args: argparse.Namespace, prefix: str, total: int) -> Result:
     command = [
         sys.executable, "-m", "benchmarks.ceiling", args.bootstrap, str(PARTITIONS), str(total),
-        *(prefix + t for t in LOGICAL_TOPICS),
+        *(prefix + t for t in Topic),
     ]
     done = subprocess.run(
         command, cwd=ROOT, check=True, capture_output=True, timeout=args.timeout
@@ -338,7 +338,7 @@ async def run_worker(
     listener: UpdateListener,
 ) -> Result:
     offsets = GroupOffsets(
-        args.bootstrap, f"{prefix}worker", [prefix + t for t in LOGICAL_TOPICS], PARTITIONS
+        args.bootstrap, f"{prefix}worker", [prefix + t for t in Topic], PARTITIONS
     )
     await offsets.start()
     deadline = time.monotonic() + args.timeout

@@ -29,14 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson
 
 from benchmarks.workload import Workload
-from streams import codec, replay
+from streams import replay
 from streams.cli import GC_THRESHOLDS
 from streams.config import Settings
-from streams.domain.aggregate import Aggregate
 from streams.domain.engine import Engine
 from streams.domain.events import Interaction
-from streams.domain.journal import _encode_aggregate
-from streams.domain.reach import EXACT_LIMIT
+from streams.domain.kpis import Aggregate
+from streams.domain.reach import EXACT_LIMIT, Reach
+from streams.domain.vocabulary import Scope, Topic, Window
+from streams.journal import Journal, Meta
 
 DAY_S = 86_400
 BASE_S = 1_772_323_200  # 2026-03-01T00:00:00Z
@@ -115,11 +116,13 @@ def aggregate_sizes() -> None:
         def build() -> list[Aggregate]:
             aggregates = []
             for a in range(500):
-                agg = Aggregate()
+                agg = Aggregate((Scope.CAMPAIGN, f"c{a}", Window.HOUR, a * 3600))
                 for i in range(len(agg.counts)):
                     agg.counts[i] = 1_000 + i  # small ints are shared; these are not
-                for v in range(viewers):
-                    agg.add_viewer(((a * 1_000_003 + v) * 0x9E3779B97F4A7C15) % (1 << 64))
+                if viewers:
+                    reach = agg.reach = Reach()
+                    for v in range(viewers):
+                        reach.add(((a * 1_000_003 + v) * 0x9E3779B97F4A7C15) % (1 << 64))
                 aggregates.append(agg)
             return aggregates
 
@@ -137,13 +140,24 @@ def aggregate_sizes() -> None:
     for name, viewers in cases:
         size, built = traced(make(viewers))
         assert isinstance(built, list)
-        cell = len(codec.dumps(_encode_aggregate(built[0])))
+        cell = journal_cell_bytes(built[0])
         print(f"{name:<40}{size / len(built):>10,.0f}{cell:>20,}")
 
 
+def journal_cell_bytes(agg: Aggregate) -> int:
+    """Size of the state cell that journals one aggregate."""
+    engine = Engine()
+    state = engine.state(agg.key[1])
+    state.sets[agg.key] = agg
+    changes = engine.take_changes()
+    changes.sets[agg] = state
+    cells = Journal(engine.rules).cells(engine, changes, 1, Meta(), 0)
+    return max(len(value or b"") for key, value in cells if key.startswith("a|"))
+
+
 def engine_day(campaigns: int, audience: int) -> Engine:
-    """A journaled engine with a day of 1-minute windows per campaign, 10 interactions each."""
-    engine = Engine(journaled=True)
+    """An engine with a day of 1-minute windows per campaign, 10 interactions each."""
+    engine = Engine()
     seq = 0
     for c in range(campaigns):
         cid = f"cmp-{c:03d}"
@@ -152,7 +166,7 @@ def engine_day(campaigns: int, audience: int) -> Engine:
                 seq += 1
                 influencer = f"{cid}-inf{k % 2}"
                 engine.apply(
-                    "interactions",
+                    Topic.INTERACTIONS,
                     Interaction(
                         f"ev-{seq:09d}",
                         (BASE_S + minute * 60 + k) * 1_000_000,
@@ -164,12 +178,7 @@ def engine_day(campaigns: int, audience: int) -> Engine:
                         1,
                     ),
                 )
-        # Journal what the flushes would have (the pending ids and dirty keys go).
-        for state in engine.campaigns.values():
-            state.dirty.clear()
-            for ledger in state.ledgers.values():
-                if ledger.pending is not None:
-                    ledger.pending.clear()
+        engine.take_changes()  # what a flush hands over goes
     return engine
 
 
@@ -195,7 +204,7 @@ def engine_sizes(campaigns: int) -> None:
             1
             for s in built.campaigns.values()
             for agg in s.sets.values()
-            if agg.reach is not None and agg.reach._registers is not None
+            if isinstance(agg.reach, Reach) and agg.reach.to_bytes()[:1] == b"S"
         )
         per_minute = size / (campaigns * DAY_S // 60)
         print(

@@ -31,8 +31,7 @@ from streams.config import Settings
 from streams.domain.vocabulary import Topic
 from streams.kpi_view import read_kpis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
-from generate import generate
+from ..oracle.generate import generate
 
 CAMPAIGNS = "campaigns"
 PARTITIONS = 4

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 import redis
-from integration.support import (
+
+from streams.config import Settings
+
+from ..integration.support import (
     START_HINT,
     KafkaAdmin,
     ServiceUnavailableError,
     check_reachable,
     load_addresses,
 )
-
-from streams.config import Settings
-
 from .support import Simulated, database_url, simulate
 
 

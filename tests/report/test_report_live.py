@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 import redis
-from integration.support import KafkaAdmin, produce
 
 from streams import codec
 from streams.config import Settings
 from streams.domain.engine import KpiSet
-from streams.domain.vocabulary import CRITERIA
 from streams.domain.objectives import headline_kpis
+from streams.domain.vocabulary import CRITERIA
 from streams.report.command import ReportRequest, main, make_report
 from streams.report.render import to_json
 from streams.report.sources import ReportSettings, alerts_key
 
+from ..integration.support import KafkaAdmin, produce
 from .support import Simulated, renamed, write_sets
 
 CAMPAIGNS = {

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from integration.support import (
+
+from ..integration.support import (
     START_HINT,
     KafkaAdmin,
     ServiceUnavailableError,
     check_reachable,
     load_addresses,
 )
-
 from .support import WEB_DB, database_url
 
 

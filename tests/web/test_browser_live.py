@@ -25,13 +25,13 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
-from integration.support import KafkaAdmin
 
 from streams import codec
 from streams.config import Settings
 from streams.kpi_view import read_kpis
 from streams.topics import ensure_topics
 
+from ..integration.support import KafkaAdmin
 from .support import (
     CHROMIUM,
     CHROMIUM_ARGS,
