@@ -7,10 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml requirements.lock README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
-RUN pip install . \
+RUN pip install --require-hashes -r requirements.lock && pip install --no-deps . \
     && useradd --create-home --uid 10001 kpi \
     && mkdir -p /var/lib/campaign-kpi && chown kpi /var/lib/campaign-kpi
 

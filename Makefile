@@ -1,10 +1,13 @@
 # Campaign KPI Streams: developer entry points.
-#   make setup          .venv with the project and its dev tools (re-runs when pyproject.toml changes)
+#   make setup          .venv from the lock file (requirements-dev.lock), the project on top
+#   make lock           re-resolve the lock files from pyproject.toml (pip-compile, hashes)
 #   make services       Kafka (KRaft) + Redis + Prometheus on loopback, without Docker
 #   make services-down  stop them; make services-status  show them
 #   make lint           ruff, mypy --strict, import-linter
 #   make test           lint, services, then the whole pytest suite against the real services
 #   make demo           the end-to-end demo: worker + simulator + live terminal view
+#   make chaos          the long fault scenarios (minutes each), with a one-line summary each
+#   make fuzz           the decode/engine/dead-letter fuzz target, longer (FUZZ_EXAMPLES=N)
 #   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
 #   make report-screenshot  a PNG of a report page by headless Chromium (REPORT=, OUT=, SELECTOR=)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
@@ -20,17 +23,26 @@ SERVICES_ENV := .local/services.env
 # Only the source trees that exist yet (mypy fails on a missing path).
 LINT_PATHS  := $(wildcard streams tests benchmarks)
 
-.PHONY: help setup services services-down services-status lint test demo bench report-screenshot
+.PHONY: help setup lock services services-down services-status lint test chaos fuzz demo bench \
+	report-screenshot
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 setup: $(SETUP_STAMP)
 
-$(SETUP_STAMP): pyproject.toml
+$(SETUP_STAMP): pyproject.toml requirements-dev.lock
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+# Both lock files from pyproject.toml: the runtime one (the Dockerfile's) and the dev one.
+lock: setup
+	$(BIN)/pip-compile -q --strip-extras --generate-hashes --allow-unsafe \
+		-o requirements.lock pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --generate-hashes --allow-unsafe --extra dev \
+		-o requirements-dev.lock pyproject.toml
 
 services:
 	@$(SERVICES) up
@@ -50,6 +62,15 @@ test: setup
 	$(MAKE) lint
 	$(MAKE) services
 	source $(SERVICES_ENV) && $(BIN)/pytest
+
+# The long variants of the fault suite (tests/faults): more workers, kills, records.
+chaos: setup services
+	source $(SERVICES_ENV) && KPI_CHAOS=1 $(BIN)/pytest tests/faults -q -p no:randomly \
+		-k test_faults_change_no_output
+
+FUZZ_EXAMPLES ?= 200000
+fuzz: setup
+	KPI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q
 
 # The end-to-end demo: a worker and the simulator against the services, live KPIs in the
 # terminal until Ctrl-C (DEMO_SECONDS=N stops it after N seconds). See README, "Demo".

@@ -51,6 +51,7 @@ class Settings:
     flush_interval_s: float = 1.0
     batch_max: int = 20_000
     session_timeout_s: float = 30.0
+    transaction_timeout_s: float = 60.0
     dedup_horizon_s: int = 600
     grace_s: Mapping[str, int] = field(
         default_factory=lambda: dict.fromkeys(map(str, Topic), 6 * 3600)
@@ -63,7 +64,7 @@ class Settings:
     web_bind: str = "127.0.0.1"
     data_dir: str = ".local/worker"
     pseudonym_key: str = ""
-    fault_delays: Mapping[str, float] = field(default_factory=dict)
+    fault_delays: Mapping[str, tuple[float, int]] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -268,15 +269,16 @@ def _optional_integer(low: int) -> Callable[[str], int | None]:
     return parse
 
 
-def _delays(raw: str) -> dict[str, float]:
+def _delays(raw: str) -> dict[str, tuple[float, int]]:
     from streams.faults import FAULT_POINTS  # noqa: PLC0415 (faults imports this module)
 
-    delays: dict[str, float] = {}
+    delays: dict[str, tuple[float, int]] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, _, seconds = item.partition("=")
+        name, _, value = item.partition("=")
         if name not in FAULT_POINTS:
             raise ValueError(f"unknown fault point {name!r}")
-        delays[name] = _number(0, 600)(seconds)
+        seconds, _, every = value.partition("/")
+        delays[name] = (_number(0, 600)(seconds), _integer(1)(every) if every else 1)
     return delays
 
 
@@ -317,6 +319,9 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("KPI_SESSION_TIMEOUT_S", "session_timeout_s", _number(6, 1800), "6..1800",
              "How long the group waits for a silent (crashed) worker before its partitions "
              "move; heartbeats go every third of it."),
+    Variable("KPI_TRANSACTION_TIMEOUT_S", "transaction_timeout_s", _number(1, 900), "1..900",
+             "How long a flush's Kafka transaction may stay open before the broker aborts it "
+             "(a worker that loses Kafka longer than this redoes the flush from its state)."),
     Variable("KPI_DEDUP_HORIZON_S", "dedup_horizon_s", _integer(0, 365 * 86_400),
              "an integer 0..31536000", "Duplicate horizon of interactions and clicks."),
     Variable("KPI_GRACE_S", "grace_s.*", _integer(0, 365 * 86_400), "an integer 0..31536000",
@@ -345,7 +350,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
              "Secret key of the hash that replaces viewer, visitor, reviewer and respondent "
              "ids.", secret=True),
     Variable("KPI_TEST_FAULT_DELAYS", "fault_delays", _delays,
-             "name=seconds[,...] with names fetched, mid_flush, committed",
+             "name=seconds[/N][,...] with names fetched, mid_flush, committed (every Nth time)",
              "Test only: pause at these moments, so that a fault suite can kill a worker "
              "there."),
 )

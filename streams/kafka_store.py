@@ -35,8 +35,8 @@ MAX_REQUEST_BYTES: Final = 1024 * 1024
 """Largest produce request; every record a flush writes is far smaller (they are bounded)."""
 _BATCH_BYTES: Final = 512 * 1024
 _READ_STALL_S: Final = 60.0
-# A flush whose transaction cannot end within this time is given up (reported lost).
-_COMMIT_TIMEOUT_S: Final = 120.0
+# A flush whose transaction cannot end within this time is given up (reported lost); the
+# broker aborts it after the transaction timeout anyway.
 _ATTEMPTS: Final = 3
 
 _PARTITIONER: Final = DefaultPartitioner()
@@ -91,7 +91,9 @@ class KafkaPartitionStore:
             raise PartitionLost(f"partition {self.partition}: not open")
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                await asyncio.wait_for(self._transaction(producer, flush), _COMMIT_TIMEOUT_S)
+                await asyncio.wait_for(
+                    self._transaction(producer, flush), 2 * self.settings.transaction_timeout_s
+                )
                 return
             except Exception as error:  # aiokafka raises IllegalOperation once fenced, too
                 if attempt == _ATTEMPTS or not await self._abort(producer):
@@ -124,13 +126,19 @@ class KafkaPartitionStore:
             *await self._send(producer, settings.dlq_topic_name, flush.dead_letters),
         ]
         await fault_point(settings, "mid_flush")
-        # Every record accepted before the commit: a refused one fails the whole flush.
-        await asyncio.gather(*deliveries)
+        # Every record accepted before the commit: a refused one fails the whole flush (every
+        # delivery is awaited, so none is left with an exception nobody retrieves).
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        refused = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if refused is not None:
+            raise refused
         await producer.commit_transaction()
 
     async def _abort(self, producer: AIOKafkaProducer) -> bool:
         try:
-            await asyncio.wait_for(producer.abort_transaction(), _COMMIT_TIMEOUT_S)
+            await asyncio.wait_for(
+                producer.abort_transaction(), 2 * self.settings.transaction_timeout_s
+            )
         except Exception as error:
             log.warning("partition %d: abort failed (%r)", self.partition, error)
             return False
@@ -169,6 +177,7 @@ class KafkaPartitionStore:
         producer = AIOKafkaProducer(
             **kafka_options(self.settings),
             transactional_id=self.transactional_id,
+            transaction_timeout_ms=int(self.settings.transaction_timeout_s * 1000),
             enable_idempotence=True,
             acks="all",
             linger_ms=5,

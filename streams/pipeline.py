@@ -312,7 +312,7 @@ class Pipeline:
             if part.republish:
                 written = {kpi_set.key for kpi_set in changed_sets}
                 sets = changed_sets + [
-                    kpi_set for kpi_set in part.engine.all_sets(recent_only=True)
+                    kpi_set for kpi_set in part.engine.all_sets()
                     if kpi_set.campaign_id in part.republish and kpi_set.key not in written
                 ]
                 whole |= part.republish

@@ -642,23 +642,11 @@ class Engine:
             sets.extend(state.kpi_set(agg) for agg in aggs)
         return sets
 
-    def all_sets(self, *, recent_only: bool = False) -> Iterator[KpiSet]:
-        """Every KPI set, changed or not (derived KPIs brought up to date first).
-
-        ``recent_only`` leaves out the packed windows older than their retention before the
-        campaign's latest event: the ones whose Redis keys have expired (a rewrite of the
-        outputs after a restore needs only what Redis would still hold).
-        """
+    def all_sets(self) -> Iterator[KpiSet]:
+        """Every KPI set held, changed or not, packed windows included."""
         self._follow_reach()
         for state in self.campaigns.values():
-            aggs = list(state.sets.values())
-            if state.archive:
-                latest = max((lg.max_us or 0 for lg in state.ledgers.values()), default=0)
-                retention = self.rules.final_retention_us
-                aggs.extend(
-                    agg for agg in state.packed_sets()
-                    if not recent_only or _end_us(agg.key) + retention[agg.key[2]] > latest
-                )
+            aggs = [*state.sets.values(), *state.packed_sets()]
             for agg in sorted(aggs, key=lambda agg: sort_key(agg.key)):
                 yield state.kpi_set(agg)
 

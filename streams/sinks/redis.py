@@ -7,9 +7,9 @@ Cluster slot, and the call declares them. The call:
 * refuses to run when Redis holds a newer write of the campaign: ``kpi:{<cid>}:flush_seq``
   keeps the flush sequence of the last write, which only grows whichever worker writes
   (streams.pipeline), so a frozen or rebalanced-away worker's late write never wins;
-* writes each KPI set's hash (:func:`redis_key`, fields :func:`hash_items`); where a field
-  can disappear (the `all` sets: a definition that lost its budget, a review moved to
-  another influencer) the hash is deleted first, so no field lingers;
+* writes each KPI set's hash (:func:`redis_key`, fields :func:`hash_items`), deleted first:
+  any field can disappear (a ratio whose denominator went back to 0 when a snapshot lowered
+  a counter, a definition that lost its budget), and none may linger;
 * gives windowed hashes ``EXPIRE`` with the TTL of their window, counted **from the
   write**: event time may be far behind processing time (a backfill), and a TTL anchored on
   the window's end would make old windows vanish as they are written;
@@ -353,8 +353,9 @@ def campaign_calls(flush: Flush, ttl_s: Mapping[str, int]) -> list[Call]:
             call = calls[cid] = Call(cid, [flush_seq_key(cid)], [flush.sequences.get(cid, 0)])
             members[cid], removed[cid], written[cid] = {}, {}, []
         key = redis_key(kpi_set)
-        if kpi_set.window == Window.ALL:
-            call.add("DEL", key)
+        # Any field can disappear (a ratio whose denominator went back to 0 after a snapshot
+        # lowered a counter, a definition that lost its budget): absolute values, whole sets.
+        call.add("DEL", key)
         call.add("HSET", key, *hash_items(kpi_set, now))
         if kpi_set.window != Window.ALL:
             call.add("EXPIRE", key, ttl_s[kpi_set.window])

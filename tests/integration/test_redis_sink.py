@@ -254,6 +254,12 @@ async def test_a_field_that_disappears_is_gone(
         "orders": "0",
         "updated_at": str(NOW_MS + 1000),
     }
+    # a windowed set too: a snapshot lowering impressions back to 0 takes its ctr away
+    hour = KpiSet(a, "campaign", a, "1h", T, T + H, {"impressions": 5, "ctr": 0.2})
+    await sink.write(Flush([hour], NOW_MS))
+    await sink.write(Flush([KpiSet(a, "campaign", a, "1h", T, T + H, {"impressions": 0})],
+                           NOW_MS + 1000))
+    assert await read_kpis(client, a, window="1h", start=T) == {"impressions": 0}
     # and a leaderboard KPI that disappears takes the influencer off that leaderboard
     assert await client.zscore(f"kpi:{{{a}}}:leaderboard:orders", "i1") == 0.0
     assert await client.zscore(f"kpi:{{{a}}}:leaderboard:reach", "i1") is None

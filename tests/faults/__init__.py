@@ -1,0 +1,1 @@
+"""Fault injection: real workers killed, frozen and restarted while input streams in."""

@@ -1,0 +1,1 @@
+"""Fuzz targets (hypothesis) of decoding, the engine and the outputs."""
