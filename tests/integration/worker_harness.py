@@ -31,8 +31,10 @@ from streams.config import Settings
 from streams.domain.vocabulary import Topic
 from streams.kpi_view import read_kpis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
-from generate import generate
+# tests/ (pytest's root of these packages) holds the oracle package; its modules import
+# each other relatively, so it is imported as a package, not from inside its folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from oracle.generate import generate
 
 CAMPAIGNS = "campaigns"
 PARTITIONS = 4
