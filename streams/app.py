@@ -18,6 +18,7 @@ from mode.types.signals import BaseSignalT
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.config import Settings
+from streams.connections import faust_credentials
 from streams.faust_compat import CompatApp, attach, highwater
 from streams.kafka_store import KafkaPartitionStore
 from streams.metrics import PipelineMetrics
@@ -61,6 +62,9 @@ def create_app(settings: Settings) -> KpiApp:
     app = KpiApp(
         settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
+        # Faust's consumer and producer (and the topics it creates with their clients)
+        # authenticate as every other client does.
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         autodiscover=False,
         datadir=settings.data_dir,

@@ -36,8 +36,20 @@ class Settings:
     """Everything the worker, the replay and the CLI can be told (see :data:`VARIABLES`)."""
 
     kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_key_password: str = ""
     redis_url: str = "redis://127.0.0.1:16379/0"
     redis_cluster: bool = False
+    redis_ssl_cafile: str = ""
+    redis_ssl_certfile: str = ""
+    redis_ssl_keyfile: str = ""
+    redis_ssl_key_password: str = ""
     app_id: str = "campaign-kpi"
     topic_prefix: str = ""
     input_topics: Mapping[str, str] = field(
@@ -103,8 +115,65 @@ class Settings:
         names += [self.kpi_topic_name, self.dlq_topic_name, self.state_topic_name]
         if len(set(names)) != len(names):
             problems.append(f"two topics share a name: {sorted(names)}")
+        problems += self._security_problems()
         if problems:
             raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+
+    def _security_problems(self) -> list[str]:
+        """Contradictions of the TLS and SASL settings: each would connect other than meant."""
+        problems = []
+        protocol = self.kafka_security_protocol
+        sasl_set = [name for name, value in (("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                                             ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password))
+                    if value]
+        if protocol.startswith("SASL_"):
+            if len(sasl_set) < 2:
+                problems.append(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME "
+                                "and KAFKA_SASL_PASSWORD")
+        elif sasl_set:
+            # Credentials silently ignored would leave the connection anonymous.
+            problems.append(f"{' and '.join(sasl_set)} set, but KAFKA_SECURITY_PROTOCOL="
+                            f"{protocol} does not authenticate with SASL: use SASL_SSL or "
+                            "SASL_PLAINTEXT, or unset them")
+        tls_in_use = {
+            "KAFKA": protocol in ("SSL", "SASL_SSL"),
+            "REDIS": urlsplit(self.redis_url).scheme == "rediss",
+        }
+        uses = {"KAFKA": "KAFKA_SECURITY_PROTOCOL is neither SSL nor SASL_SSL",
+                "REDIS": "REDIS_URL is not a rediss:// URL"}
+        for files in (self.kafka_tls, self.redis_tls):
+            given = files.given()
+            if given and not tls_in_use[files.prefix]:
+                problems.append(f"{', '.join(given)} set, but {uses[files.prefix]} (no TLS)")
+            elif files.prefix == "REDIS" and files.key_password and self.redis_cluster:
+                # redis-py's cluster client has no key password option.
+                problems.append("REDIS_SSL_KEY_PASSWORD is not supported with "
+                                "KPI_REDIS_CLUSTER: give the cluster client an unencrypted key")
+            elif (files.keyfile or files.key_password) and not files.certfile:
+                problems.append(f"{files.prefix}_SSL_KEYFILE and {files.prefix}_SSL_KEY_PASSWORD "
+                                f"belong to a client certificate: set {files.prefix}_SSL_CERTFILE")
+            elif files.cafile or files.certfile:
+                # Unreadable PEM, a key that does not match, a wrong key password: said now,
+                # naming the variable, rather than as an SSL error at the first connection.
+                from streams.connections import tls_context  # noqa: PLC0415 (it imports us)
+
+                try:
+                    tls_context(files)
+                except ValueError as error:
+                    problems.append(str(error))
+        return problems
+
+    @property
+    def kafka_tls(self) -> TlsFiles:
+        """The Kafka clients' TLS files."""
+        return TlsFiles("KAFKA", self.kafka_ssl_cafile, self.kafka_ssl_certfile,
+                        self.kafka_ssl_keyfile, self.kafka_ssl_key_password)
+
+    @property
+    def redis_tls(self) -> TlsFiles:
+        """The Redis clients' TLS files."""
+        return TlsFiles("REDIS", self.redis_ssl_cafile, self.redis_ssl_certfile,
+                        self.redis_ssl_keyfile, self.redis_ssl_key_password)
 
     def topic(self, logical: str) -> str:
         """The full name of an input topic."""
@@ -143,12 +212,29 @@ class Settings:
         shown: dict[str, object] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "pseudonym_key":
-                value = "(set)" if value else "(empty)"
-            elif item.name == "redis_url":
+            if item.name == "redis_url":
                 value = redacted(value)
+            elif item.name in _SECRET_SETTINGS:
+                value = "(set)" if value else "(empty)"
             shown[item.name] = value
         return shown
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The TLS files of one service's clients; ``prefix`` names their variables."""
+
+    prefix: str  # KAFKA or REDIS: the variables are <prefix>_SSL_CAFILE, ...
+    cafile: str
+    certfile: str
+    keyfile: str
+    key_password: str = field(repr=False)
+
+    def given(self) -> list[str]:
+        """The names of the variables set."""
+        values = {"CAFILE": self.cafile, "CERTFILE": self.certfile, "KEYFILE": self.keyfile,
+                  "KEY_PASSWORD": self.key_password}
+        return [f"{self.prefix}_SSL_{name}" for name, value in values.items() if value]
 
 
 def redacted(url: str) -> str:
@@ -260,6 +346,24 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _readable_file(raw: str) -> str:
+    if raw and not os.path.isfile(raw):
+        raise ValueError("no such file")
+    if raw and not os.access(raw, os.R_OK):
+        raise ValueError("not readable")
+    return raw
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in allowed:
+            raise ValueError("not one of these")
+        return value
+
+    return parse
+
+
 def _optional_integer(low: int) -> Callable[[str], int | None]:
     read = _integer(low)
 
@@ -286,10 +390,38 @@ _ID_CHARS: Final = r"[a-zA-Z0-9._-]+"
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("KAFKA_BOOTSTRAP", "kafka_bootstrap", _bootstrap, "host:port[,host:port...]",
              "Kafka bootstrap servers."),
+    Variable("KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol",
+             _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+             "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+             "security.protocol of every Kafka client (worker, replay's and report's reads, "
+             "simulator, demo)."),
+    Variable("KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism",
+             _choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+             "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", "SASL mechanism (SASL_* protocols)."),
+    Variable("KAFKA_SASL_USERNAME", "kafka_sasl_username", _text(".*"), "a user name",
+             "SASL user (SASL_* protocols)."),
+    Variable("KAFKA_SASL_PASSWORD", "kafka_sasl_password", _text(".*"), "a password",
+             "SASL password (SASL_* protocols).", secret=True),
+    Variable("KAFKA_SSL_CAFILE", "kafka_ssl_cafile", _readable_file, "a readable PEM file",
+             "CA certificates that sign the brokers' (SSL, SASL_SSL; default: the system's)."),
+    Variable("KAFKA_SSL_CERTFILE", "kafka_ssl_certfile", _readable_file, "a readable PEM file",
+             "Client certificate (chain), for brokers that require one; may hold the key too."),
+    Variable("KAFKA_SSL_KEYFILE", "kafka_ssl_keyfile", _readable_file, "a readable PEM file",
+             "Private key of the client certificate (when not in KAFKA_SSL_CERTFILE)."),
+    Variable("KAFKA_SSL_KEY_PASSWORD", "kafka_ssl_key_password", _text(".*"), "a password",
+             "Password of an encrypted client key.", secret=True),
     Variable("REDIS_URL", "redis_url", _redis_url, "redis://[user:password@]host:port/db or "
              "rediss://...", "Redis for live reads (database number included).", secret=True),
     Variable("KPI_REDIS_CLUSTER", "redis_cluster", _boolean, "true or false",
              "REDIS_URL names a node of a Redis Cluster."),
+    Variable("REDIS_SSL_CAFILE", "redis_ssl_cafile", _readable_file, "a readable PEM file",
+             "CA certificates that sign Redis's (rediss:// only; default: the system's)."),
+    Variable("REDIS_SSL_CERTFILE", "redis_ssl_certfile", _readable_file, "a readable PEM file",
+             "Client certificate for a Redis that requires one (tls-auth-clients yes)."),
+    Variable("REDIS_SSL_KEYFILE", "redis_ssl_keyfile", _readable_file, "a readable PEM file",
+             "Private key of the Redis client certificate (when not in REDIS_SSL_CERTFILE)."),
+    Variable("REDIS_SSL_KEY_PASSWORD", "redis_ssl_key_password", _text(".*"), "a password",
+             "Password of an encrypted Redis client key.", secret=True),
     Variable("KPI_APP_ID", "app_id", _text(_ID_CHARS), "letters, digits, '.', '_', '-'",
              "Consumer group, transactional ids and the state topic's stem."),
     Variable("KPI_TOPIC_PREFIX", "topic_prefix", _text(r"[a-zA-Z0-9._-]*"),
@@ -355,3 +487,4 @@ VARIABLES: Final[tuple[Variable, ...]] = (
              "there."),
 )
 VARIABLE_NAMES: Final = frozenset(variable.name for variable in VARIABLES)
+_SECRET_SETTINGS: Final = frozenset(variable.setting for variable in VARIABLES if variable.secret)

@@ -39,10 +39,11 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import Redis
 
 from streams.config import Settings
+from streams.connections import kafka_options, redis_client
 from streams.domain.kpis import COST_KPIS
 from streams.kpi_view import format_value, read_stored
 from streams.simulate import CampaignPlan, SimConfig, default_start_us, iso, plan
-from streams.sinks.redis import client_from_url, leaderboard_key, redacted_url
+from streams.sinks.redis import leaderboard_key, redacted_url
 
 DEFAULT_SPEED: Final = 900.0  # 15 simulated minutes per second
 DEFAULT_RATE: Final = 5000.0  # records per second, all campaigns together
@@ -209,7 +210,7 @@ async def prepare(options: DemoOptions, client: Redis) -> list[str]:
 
     await client.flushdb()
     await asyncio.to_thread(Path(options.settings.data_dir).mkdir, parents=True, exist_ok=True)
-    admin = AIOKafkaAdminClient(bootstrap_servers=options.settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(options.settings))
     await admin.start()
     try:
         stale = [
@@ -516,7 +517,7 @@ def _simulator_command(options: DemoOptions) -> list[str]:
 async def run(options: DemoOptions, out: TextIO, stop: asyncio.Event) -> int:
     """Set up, run and tear down; the exit status."""
     check_services(options)
-    client = client_from_url(options.settings.redis_url)
+    client = redis_client(options.settings)
     children: list[Child] = []
     try:
         try:

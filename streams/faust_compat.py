@@ -16,6 +16,10 @@ What is overridden, and why:
   through two new tasks each; this loop hands each whole fetch to the pipeline instead
   (it reads ``_wait_next_records``, ``scheduler.iterate``, ``flow_active``).
 * ``App._new_transport``: to use this consumer.
+* ``App._new_web``: to use :class:`OwnPagesWeb`, Faust's aiohttp web server without the
+  views Faust registers itself (``/router``, ``/table``, ``/graph``, the statistics or
+  production index at ``/``, ``/performance``): they would expose partition assignments
+  and table contents; the worker serves ``/metrics`` and ``/health`` only.
 
 Used, not overridden: ``Consumer._commit_offsets`` (commit the group's offsets outside
 Faust's acknowledgement tracking), ``Consumer.seek_wait`` and ``Consumer.highwater``.
@@ -33,6 +37,8 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.transports import TransportT
+from faust.web import Web
+from faust.web.drivers import aiohttp as aiohttp_driver
 from mode import ServiceT
 
 if TYPE_CHECKING:
@@ -144,11 +150,27 @@ class KpiTransport(aiokafka_driver.Transport):
     Consumer = BatchConsumer
 
 
+class OwnPagesWeb(aiohttp_driver.Web):
+    """Faust's aiohttp web server serving the app's own pages only.
+
+    Faust mounts its built-in views from these four lists of blueprints (each switched by
+    a ``web_*_enabled`` setting, except the production index, always on); empty, none is.
+    """
+
+    default_blueprints = ()
+    production_blueprints = ()
+    debug_blueprints = ()
+    optional_blueprints = ()
+
+
 class CompatApp(faust.App):
-    """A Faust app whose consumer is :class:`BatchConsumer`."""
+    """A Faust app whose consumer is :class:`BatchConsumer`, whose web server is ours."""
 
     def _new_transport(self) -> TransportT:
         return KpiTransport(self.conf.broker_consumer, self)
+
+    def _new_web(self) -> Web:
+        return OwnPagesWeb(self)
 
 
 def attach(app: CompatApp, pipeline: Pipeline, poll_s: float) -> None:

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from streams.codec import dumps, loads
 from streams.config import Settings
+from streams.connections import redis_client
 from streams.domain.engine import KpiSet
 from streams.domain.kpis import (
     ATTRIBUTES,
@@ -36,7 +37,6 @@ from streams.sinks.redis import (
     META_FIELDS,
     UPDATES_CHANNEL,
     campaigns_key,
-    client_from_url,
     index_key,
     key_for,
     objective_key,
@@ -618,10 +618,13 @@ class _Query:
     start: int | None
 
 
-async def _show(url: str, query: _Query, as_json: bool, out: TextIO, err: TextIO) -> int:
+async def _show(
+    settings: Settings, query: _Query, as_json: bool, out: TextIO, err: TextIO
+) -> int:
+    url = settings.redis_url
     campaign_id, scope, scope_id = query.campaign_id, query.scope, query.scope_id
     window, start = query.window, query.start
-    client = client_from_url(url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     what = f"campaign {campaign_id} (scope {scope}"
     what += f" {scope_id}" if scope_id is not None else ""
     try:
@@ -676,7 +679,7 @@ def main(
     url = settings.redis_url
     query = _Query(campaign_id, scope, scope_id, window, start)
     try:
-        return asyncio.run(_show(url, query, as_json, out, err))
+        return asyncio.run(_show(settings, query, as_json, out, err))
     except (RedisError, OSError) as error:
         print(
             f"campaign-kpi kpis: cannot read Redis at {redacted_url(url)}: "

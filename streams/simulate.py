@@ -815,11 +815,12 @@ async def send_to_kafka(
     """
     from aiokafka import AIOKafkaProducer  # noqa: PLC0415 (only the Kafka output needs it)
 
+    from streams.connections import kafka_options  # noqa: PLC0415
     from streams.topics import ensure_topics  # noqa: PLC0415
 
     await ensure_topics(settings)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

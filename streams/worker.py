@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import sys
 
 import faust
 
 from streams.app import create_app
-from streams.config import Settings
+from streams.config import Settings, redacted
+from streams.connections import ConnectionSetupError, check_connections
 from streams.metrics import watch_gc_pauses
 
 log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM; Faust handles the signals and a clean shutdown."""
+    """Run until SIGINT/SIGTERM; Faust handles the signals and a clean shutdown.
+
+    First connect as the worker will: refused credentials, an untrusted certificate or a
+    protocol the listener does not speak end it here, with status :data:`EXIT_CONNECTION`
+    and a message naming the setting, instead of Faust retrying or crashing somewhere later.
+    """
+    # A loop of its own, never set as the current one: Faust then makes and runs its own.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(check_connections(settings))
+    except ConnectionSetupError as error:
+        print(f"campaign-kpi worker: {error}", file=sys.stderr)
+        return EXIT_CONNECTION
+    finally:
+        loop.close()
     app = create_app(settings)
     watch_gc_pauses(app.registry)
+    kafka_login = settings.kafka_security_protocol
+    if kafka_login.startswith("SASL_"):
+        kafka_login += f" {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username}"
     log.info(
-        "worker %s: Kafka %s, Redis %s, metrics on http://%s:%d/metrics",
-        settings.app_id, settings.kafka_bootstrap, settings.redis_url,
+        "worker %s: Kafka %s (%s), Redis %s, metrics on http://%s:%d/metrics",
+        settings.app_id, settings.kafka_bootstrap, kafka_login, redacted(settings.redis_url),
         settings.web_bind, settings.web_port,
     )
     worker = faust.Worker(app, loglevel="INFO")
@@ -31,6 +51,8 @@ def run_worker(settings: Settings) -> int:
 
 # The exit status of a worker that stopped on an unexpected error (EX_SOFTWARE).
 EXIT_FATAL = 70
+# The exit status of a worker that Kafka or Redis refused at start (EX_CONFIG).
+EXIT_CONNECTION = 78
 
 
 def _exit_now(error: BaseException) -> None:

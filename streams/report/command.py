@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from streams import codec
 from streams.config import Settings
+from streams.connections import redis_client
 from streams.domain.vocabulary import OBJECTIVES
 from streams.report.model import (
     ComparisonRefused,
@@ -28,7 +29,7 @@ from streams.report.model import (
 )
 from streams.report.render import campaign_html, pdf_bytes, portfolio_html, to_json
 from streams.report.sources import ReportSettings, SourceError, gather, gather_portfolio
-from streams.sinks.redis import client_from_url, redacted_url
+from streams.sinks.redis import redacted_url
 
 __all__ = ["ReportRequest", "main", "make_report"]
 
@@ -69,7 +70,7 @@ async def make_report(
 ) -> tuple[dict[str, Any], str]:
     """The report's data and its HTML (a campaign's or a portfolio's)."""
     now = time.time() if now_s is None else now_s
-    client = client_from_url(settings.redis_url)
+    client = redis_client(settings)
     try:
         if request.all_objective is not None:
             objective = _refuse_objectives(request.all_objective)

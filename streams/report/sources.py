@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from streams import codec
 from streams.config import Settings
+from streams.connections import kafka_options
 from streams.domain.engine import Engine, KpiSet
 from streams.domain.errors import InvalidRecord
 from streams.domain.events import CampaignDefined
@@ -232,7 +233,7 @@ async def _partitions(settings: Settings, topic: str, timeout_s: float) -> list[
     from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
 
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        **kafka_options(settings), request_timeout_ms=int(timeout_s * 1000)
     )
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
@@ -262,7 +263,7 @@ async def _read_partitions(
     deadline = time.monotonic() + timeout_s
     partitions = await _partitions(settings, topic, timeout_s)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
         # A seek_to_beginning still pending when the first fetch starts can lose to the

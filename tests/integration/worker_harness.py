@@ -28,6 +28,7 @@ from aiokafka.structs import TopicPartition
 
 from streams import codec, replay
 from streams.config import Settings
+from streams.connections import kafka_options, redis_client
 from streams.domain.vocabulary import Topic
 from streams.kpi_view import read_kpis
 
@@ -157,6 +158,8 @@ class Harness:
     redis_url: str
     tmp_path: Path
     workers: list[WorkerProcess] = field(default_factory=list)
+    # More settings for the workers and the harness's own clients (security, say).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -171,6 +174,7 @@ class Harness:
             "KPI_FLUSH_INTERVAL_S": "0.3",
             "KPI_BATCH_MAX": "2000",
             "KPI_SESSION_TIMEOUT_S": "6",  # the broker's minimum: a killed worker is noticed fast
+            **self.extra_env,
         }
 
     @property
@@ -213,7 +217,7 @@ class Harness:
         """
         settings = self.settings
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.kafka_bootstrap, acks="all", max_request_size=4 << 20
+            **kafka_options(settings), acks="all", max_request_size=4 << 20
         )
         await producer.start()
         try:
@@ -236,8 +240,8 @@ class Harness:
     async def processed(self) -> tuple[int, int]:
         """(records committed by the consumer group, records in the input topics)."""
         settings = self.settings
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**kafka_options(settings))
+        consumer = AIOKafkaConsumer(**kafka_options(settings))
         await admin.start()
         await consumer.start()
         try:
@@ -284,7 +288,7 @@ class Harness:
     async def read_topic(self, topic: str) -> list[Any]:
         """Every committed record of a topic."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka_bootstrap,
+            **kafka_options(self.settings),
             isolation_level="read_committed",
             enable_auto_commit=False,
         )
@@ -320,7 +324,7 @@ class Harness:
 
     async def redis_values(self, expected: dict[str, Any]) -> dict[str, Any]:
         """For each expected KPI set, the KPIs Redis holds (None when the key is missing)."""
-        client = aioredis.from_url(self.redis_url)
+        client = redis_client(self.settings)
         try:
             found = {}
             for key, value in expected.items():
