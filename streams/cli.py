@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("file", metavar="FILE", help="JSON Lines input; '-' reads stdin")
     replay.add_argument("--out", required=True, metavar="OUT.json", help="KPI output file")
     replay.add_argument("--dlq", metavar="DLQ.jsonl", help="also write dead-letter records")
+    replay.add_argument("--alerts", metavar="ALERTS.json",
+                        help="also write the alerts the event-time rules raise at the end "
+                        "(the open ones; feed_silent needs processing time and is left out)")
 
     kpis = commands.add_parser(
         "kpis",
@@ -181,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams import replay  # noqa: PLC0415 (each command loads only what it needs)
 
         try:
-            return replay.main(args.file, args.out, args.dlq, settings)
+            return replay.main(args.file, args.out, args.dlq, settings, args.alerts)
         except OSError as error:
             print(f"campaign-kpi replay: {error}", file=sys.stderr)
             return 2

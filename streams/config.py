@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
+from streams.domain.alerts import AlertRules
 from streams.domain.rules import Rules
 from streams.domain.vocabulary import Topic
 
@@ -57,6 +58,7 @@ class Settings:
     )
     kpi_topic: str = "campaign-kpis"
     dlq_topic: str = "kpi-dlq"
+    alerts_topic: str = "campaign-alerts"
     partitions: int = 4
     replication_factor: int = 1
     min_insync_replicas: int | None = None
@@ -77,6 +79,8 @@ class Settings:
     data_dir: str = ".local/worker"
     pseudonym_key: str = ""
     fault_delays: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    # KPI_ALERT_<NAME>: thresholds of the alert rules (AlertRules' fields; absent: defaults).
+    alert_thresholds: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -112,7 +116,8 @@ class Settings:
                 f"KPI_REPLICATION_FACTOR={self.replication_factor}: no write could succeed"
             )
         names = [self.topic(topic) for topic in Topic]
-        names += [self.kpi_topic_name, self.dlq_topic_name, self.state_topic_name]
+        names += [self.kpi_topic_name, self.dlq_topic_name, self.state_topic_name,
+                  self.alerts_topic_name]
         if len(set(names)) != len(names):
             problems.append(f"two topics share a name: {sorted(names)}")
         problems += self._security_problems()
@@ -188,6 +193,20 @@ class Settings:
     def dlq_topic_name(self) -> str:
         """The full name of the dead-letter topic."""
         return self.topic_prefix + self.dlq_topic
+
+    @property
+    def alerts_topic_name(self) -> str:
+        """The full name of the (compacted) campaign alerts topic."""
+        return self.topic_prefix + self.alerts_topic
+
+    def alert_rules(self) -> AlertRules:
+        """The alert rules' thresholds under these settings."""
+        defaults = AlertRules()
+        values = {
+            name: type(getattr(defaults, name))(value)
+            for name, value in self.alert_thresholds.items()
+        }
+        return replace(defaults, **values)
 
     @property
     def state_topic_name(self) -> str:
@@ -387,6 +406,23 @@ def _delays(raw: str) -> dict[str, tuple[float, int]]:
 
 
 _ID_CHARS: Final = r"[a-zA-Z0-9._-]+"
+_ALERT_DOCS: Final = {
+    "pacing_after_share": "Alert on pacing only after this share of the schedule (0.10).",
+    "pacing_behind_below": "pacing_behind fires under this pace (0.8); critical under "
+                           "KPI_ALERT_PACING_CRITICAL_BELOW (0.5).",
+    "pacing_critical_below": "Pace under which pacing_behind is critical (0.5).",
+    "trend_baseline_hours": "Hours before the last one that kpi_drop/kpi_spike compare with (24).",
+    "trend_min_hours": "Fewer hours of history than this: no trend judged (6).",
+    "trend_min_per_hour": "A baseline (or a spike) below this count is too few events (30).",
+    "drop_below": "kpi_drop: the last hour under this share of its baseline (0.5).",
+    "spike_above": "kpi_spike: the last hour over this multiple of its baseline (3).",
+    "silent_after_s": "feed_silent: in flight and no event for this many seconds (1800).",
+    "bot_share_above": "bot_clicks: a link's bot-click share above this (0.15) ...",
+    "bot_min_clicks": "... with at least this many clicks (50).",
+    "leaked_min_orders": "leaked_code: this many code orders with no click (5).",
+    "budget_after_share": "Alert on budget only after this share of the schedule (0.10).",
+    "budget_ahead_factor": "budget_ahead: budget used over this times the elapsed share (1.2).",
+}
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("KAFKA_BOOTSTRAP", "kafka_bootstrap", _bootstrap, "host:port[,host:port...]",
              "Kafka bootstrap servers."),
@@ -436,6 +472,13 @@ VARIABLES: Final[tuple[Variable, ...]] = (
              "Name of the KPI topic (before the prefix)."),
     Variable("KPI_TOPIC_DLQ", "dlq_topic", _topic_name, "a Kafka topic name",
              "Name of the dead-letter topic (before the prefix)."),
+    Variable("KPI_TOPIC_ALERTS", "alerts_topic", _topic_name, "a Kafka topic name",
+             "Name of the campaign alerts topic (compacted; before the prefix)."),
+    *(
+        Variable(f"KPI_ALERT_{name.upper()}", f"alert_thresholds.{name}",
+                 _number(0, 10**9), "a number >= 0", doc)
+        for name, doc in _ALERT_DOCS.items()
+    ),
     Variable("KPI_PARTITIONS", "partitions", _integer(1, 10_000), "an integer 1..10000",
              "Partition count of the topics the worker creates."),
     Variable("KPI_REPLICATION_FACTOR", "replication_factor", _integer(1, 32),

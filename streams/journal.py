@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from streams import codec
+from streams.domain.alerts import AlertRecord
 from streams.domain.archive import BlockKey
 from streams.domain.attribution import index_roster
 from streams.domain.engine import (
@@ -203,6 +204,13 @@ class Journal:
             yield f"r|{cid}|{post_id}|{reviewer}", [
                 review.occurred_at_us, review.influencer_id, review.scores,
             ]
+        for cid, link_id in sorted(changes.links):
+            yield f"L|{cid}|{link_id}", engine.campaigns[cid].links[link_id]
+        for cid in sorted(changes.hourly):
+            hourly = engine.campaigns[cid].hourly
+            yield f"H|{cid}", {str(start): value for start, value in sorted(hourly.items())}
+        for record in changes.alerts:
+            yield alert_key(record), record.to_value()
         for cid, respondent, question in sorted(changes.answers):
             answer = engine.campaigns[cid].answers[respondent, question]
             yield f"s|{cid}|{respondent}|{question}", [
@@ -249,6 +257,11 @@ class Journal:
             yield f"r|{cid}|{post_id}|{reviewer}", None
         for respondent, question in state.answers:
             yield f"s|{cid}|{respondent}|{question}", None
+        for link_id in state.links:
+            yield f"L|{cid}|{link_id}", None
+        yield f"H|{cid}", None
+        for record in state.alerts.values():
+            yield alert_key(record), None
         for (chunk_cid, topic), chunks in list(self._chunks.items()):
             if chunk_cid == cid:
                 for seq in chunks:
@@ -441,6 +454,14 @@ class _States:
             state.reviews[post_id, reviewer] = ReviewInForce(
                 occurred_at_us, influencer_id, tuple((c, s) for c, s in scores)
             )
+        elif kind == "L":
+            (link_id,) = rest
+            state.links[link_id] = [int(value[0]), int(value[1])]
+        elif kind == "H":
+            state.hourly = {int(start): int(count) for start, count in value.items()}
+        elif kind == "A":
+            record = AlertRecord(**value)
+            state.alerts[record.key] = record
         elif kind == "s":
             respondent, question = rest
             occurred_at_us, group, positive = value
@@ -471,6 +492,11 @@ def _upgrade(state: CampaignState) -> None:
     campaign_all = state.sets.get((Scope.CAMPAIGN, state.campaign_id, Window.ALL, None))
     if campaign_all is not None:
         campaign_all.counts[SLOT["reach_sum"]] = reach_sum
+
+
+def alert_key(record: AlertRecord) -> str:
+    """Key of an alert's cell."""
+    return f"A|{record.campaign_id}|{record.rule}|{record.scope}|{record.scope_id}"
 
 
 def block_key(cid: str, block: BlockKey) -> str:

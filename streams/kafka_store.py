@@ -124,6 +124,7 @@ class KafkaPartitionStore:
             *await self._send(producer, settings.state_topic_name, flush.cells, self.partition),
             *await self._send(producer, settings.kpi_topic_name, flush.kpi_records),
             *await self._send(producer, settings.dlq_topic_name, flush.dead_letters),
+            *await self._send(producer, settings.alerts_topic_name, flush.alert_records),
         ]
         await fault_point(settings, "mid_flush")
         # Every record accepted before the commit: a refused one fails the whole flush (every

@@ -36,6 +36,7 @@ from streams.domain.vocabulary import SCOPE_WINDOWS, Scope, Window
 from streams.sinks.redis import (
     META_FIELDS,
     UPDATES_CHANNEL,
+    alerts_key,
     campaigns_key,
     index_key,
     key_for,
@@ -424,11 +425,6 @@ async def read_keys(client: Redis, parts: Sequence[KeyParts]) -> list[StoredKpis
 ALERT_SCOPES: Final = ("campaign", "influencer", "post", "link")
 _SEVERITIES: Final = ("critical", "warning")
 _STATES: Final = ("open", "resolved")
-
-
-def alerts_key(campaign_id: str) -> str:
-    """``kpi:{<cid>}:alerts``: a hash, field ``<rule>|<scope>|<scope_id>``, value JSON."""
-    return f"kpi:{{{campaign_id}}}:alerts"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from streams.journal import Journal, Meta
 from streams.metrics import PipelineMetrics
 from streams.processing import apply_record, dead_letter
 from streams.sinks import Flush, Sink
-from streams.sinks.kpi_topic import kpi_records
+from streams.sinks.kpi_topic import alert_records, kpi_records
 from streams.storage import FlushRecords, PartitionLost, PartitionStore, Record, StoreFactory
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ class _Partition:
     changed: bool = False
     # Campaigns whose every KPI set the sinks must get again (restored, or lost by a sink).
     republish: set[str] = field(default_factory=set)
+    # Campaign -> when (monotonic seconds) its last record was counted, for feed_silent.
+    last_event: dict[str, float] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -235,8 +237,12 @@ class Pipeline:
                         record.timestamp, record.key, record.value,
                     )
                 )
-            elif outcome is Outcome.COUNTED:
-                metrics.event_lag.observe(max(0, now_us - result.occurred_at_us) / 1_000_000)
+            else:
+                part.last_event[result.campaign_id] = time.monotonic()
+                if outcome is Outcome.COUNTED:
+                    metrics.event_lag.observe(
+                        max(0, now_us - result.occurred_at_us) / 1_000_000
+                    )
         if self._flush_due(caught_up):
             await self.flush()
         await self._check_sinks()
@@ -282,9 +288,12 @@ class Pipeline:
         sequences: dict[str, int] = {}
         definitions: dict[str, CampaignDefined] = {}
         committed: dict[tuple[str, int], int] = {}
+        alert_rules = self.settings.alert_rules()
+        changed_alerts = []
         for number, part in list(self._partitions.items()):
             if not part.changed and not part.republish:
                 continue
+            part.engine.evaluate_alerts(alert_rules)
             changes = part.engine.take_changes()
             changed_sets = part.engine.kpi_sets(changes)
             if part.changed:
@@ -296,6 +305,7 @@ class Pipeline:
                             part.journal.cells(part.engine, changes, seq, meta, number),
                             kpi_records(changed_sets, updated_at_ms, self._encoding_failed),
                             part.dead_letters,
+                            alert_records(changes.alerts),
                         )
                     )
                 except PartitionLost as lost:
@@ -318,19 +328,24 @@ class Pipeline:
                 whole |= part.republish
                 part.republish = set()
             for_sinks.extend(sets)
-            for cid in {kpi_set.campaign_id for kpi_set in sets}:
+            changed_alerts.extend(changes.alerts)
+            for cid in {kpi_set.campaign_id for kpi_set in sets} | {
+                record.campaign_id for record in changes.alerts
+            }:
                 sequences[cid] = part.flush_seq
                 definition = part.engine.campaigns[cid].definition
                 if definition is not None:
                     definitions[cid] = definition
         if committed:
             await self.control.commit(committed)
-        if not for_sinks:
+        if not for_sinks and not changed_alerts:
             return
         await fault_point(self.settings, "committed")
         await self.settle()
         # Committed: the sinks are written while the next records are applied.
-        flush = Flush(for_sinks, updated_at_ms, definitions, sequences, frozenset(whole))
+        flush = Flush(
+            for_sinks, updated_at_ms, definitions, sequences, frozenset(whole), changed_alerts
+        )
         self._sinking = asyncio.create_task(self._write_sinks(flush, self._flushes))
 
     async def settle(self) -> None:
@@ -368,6 +383,32 @@ class Pipeline:
         campaigns = [cid for part in self._partitions.values() for cid in part.engine.campaigns]
         for sink in self.sinks:
             self._lost.update(await sink.lost(campaigns))
+        self._check_silence(now)
+
+    def _check_silence(self, now: float) -> None:
+        """Judge feed_silent (processing time): campaigns in flight with no recent event."""
+        rules = self.settings.alert_rules()
+        wall_us = int(self.clock() * 1_000_000)
+        now_ms = wall_us // 1000
+        for part in self._partitions.values():
+            silent: dict[str, float] = {}
+            flying = []
+            for cid, state in part.engine.campaigns.items():
+                definition = state.definition
+                if definition is None:
+                    continue
+                silent[cid] = now - part.last_event.get(cid, now)
+                if definition.starts_at_us <= wall_us <= definition.ends_at_us:
+                    flying.append(cid)
+            if not silent:
+                continue
+            before = len(part.engine.changes.alerts)
+            part.engine.evaluate_alerts(
+                rules, silent, silent_s=silent, in_flight=flying, now_ms=now_ms
+            )
+            if len(part.engine.changes.alerts) != before:
+                part.changed = True
+                self._waiting()
 
     def _schedule_lost(self) -> None:
         """Move the campaigns the sinks lost into their partitions' republish sets."""
@@ -425,6 +466,8 @@ class Pipeline:
             return
         part = _Partition(number, store, journal, engine, dict(meta.offsets), meta.flush_seq)
         part.republish = set(engine.campaigns)
+        started = time.monotonic()
+        part.last_event = dict.fromkeys(engine.campaigns, started)
         part.changed = journal.rewrite_pending
         self._partitions[number] = part
         self.metrics.partitions_owned.set(len(self._partitions))

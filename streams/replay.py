@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from streams import codec
 from streams.config import Settings
+from streams.domain.alerts import OPEN
 from streams.domain.engine import Engine
 from streams.domain.errors import InvalidRecord
 from streams.domain.vocabulary import TYPE_TOPICS, Outcome
@@ -197,7 +198,22 @@ def write_outputs(replay: Replay, out: IO[bytes], dlq: IO[bytes] | None) -> None
             dlq.write(b"\n")
 
 
-def main(path: str, out_path: str, dlq_path: str | None, settings: Settings) -> int:
+def alert_values(replay: Replay, settings: Settings) -> list[dict[str, object]]:
+    """The alerts the event-time rules raise on the replay's final state (open ones)."""
+    engine = replay.engine
+    engine.evaluate_alerts(settings.alert_rules(), list(engine.campaigns))
+    return [
+        record.to_value()
+        for state in engine.campaigns.values()
+        for _, record in sorted(state.alerts.items())
+        if record.state == OPEN
+    ]
+
+
+def main(
+    path: str, out_path: str, dlq_path: str | None, settings: Settings,
+    alerts_path: str | None = None,
+) -> int:
     """The ``campaign-kpi replay`` command."""
     if path == "-":
         replay = run(read_lines(sys.stdin.buffer), settings, None, sys.stderr)
@@ -212,6 +228,9 @@ def main(path: str, out_path: str, dlq_path: str | None, settings: Settings) -> 
         else:
             with open(dlq_path, "wb") as dlq:
                 write_outputs(replay, out, dlq)
+    if alerts_path is not None:
+        with open(alerts_path, "wb") as alerts:
+            alerts.write(codec.dumps(alert_values(replay, settings)) + b"\n")
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(replay.summary.describe(), file=sys.stderr)

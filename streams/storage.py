@@ -1,7 +1,8 @@
 """Where a partition's state and outputs go: one interface, a Kafka and an in-memory store.
 
 A flush of one input partition writes its state cells (the journal, with the partition's
-meta cell last), its KPI records and its dead letters **all or nothing**. Opening a partition
+meta cell last), its KPI records, its dead letters and its alert records **all or
+nothing**. Opening a partition
 fences every earlier writer of it: a worker that was rebalanced away, or frozen and thought
 dead, can no longer commit anything. That is the whole exactly-once mechanism: whoever
 commits a flush applied its records in order on top of the state it restored.
@@ -38,6 +39,7 @@ class FlushRecords:
     cells: Sequence[RawCell]
     kpi_records: Sequence[Record] = ()
     dead_letters: Sequence[Record] = ()
+    alert_records: Sequence[Record] = ()
 
 
 class PartitionStore(Protocol):
@@ -70,6 +72,7 @@ class MemoryBroker:
     cells: dict[int, dict[str, bytes]] = field(default_factory=dict)
     kpi_records: list[Record] = field(default_factory=list)
     dead_letters: list[Record] = field(default_factory=list)
+    alert_records: list[Record] = field(default_factory=list)
     epochs: dict[int, int] = field(default_factory=dict)
     commits: int = 0
     fail_next: int = 0
@@ -112,6 +115,7 @@ class MemoryPartitionStore:
                 cells[key] = value
         broker.kpi_records.extend(flush.kpi_records)
         broker.dead_letters.extend(flush.dead_letters)
+        broker.alert_records.extend(flush.alert_records)
         broker.commits += 1
 
     async def close(self) -> None:

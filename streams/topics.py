@@ -79,6 +79,7 @@ def wanted_topics(settings: Settings) -> list[NewTopic]:
     topics.append(topic(settings.state_topic_name, STATE_TOPIC_CONFIG))
     topics.append(topic(settings.kpi_topic_name, KPI_TOPIC_CONFIG))
     topics.append(topic(settings.dlq_topic_name, DLQ_TOPIC_CONFIG))
+    topics.append(topic(settings.alerts_topic_name, KPI_TOPIC_CONFIG))
     return topics
 
 

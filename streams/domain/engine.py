@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
 
+from streams.domain.alerts import (
+    FEED_SILENT,
+    RULES,
+    TRENDED,
+    AlertRecord,
+    AlertRules,
+    CampaignView,
+    evaluate,
+    follow,
+)
 from streams.domain.archive import BLOCK_S, BlockKey, block_of, pack, unpack
 from streams.domain.attribution import attribute, roster_tiers
 from streams.domain.errors import InvalidRecord, Reason
@@ -105,6 +115,12 @@ _SURVEY_RESPONSES: Final = SLOT["survey_responses"]
 _DUPLICATES: Final = SLOT["duplicate_events"]
 _LATE: Final = SLOT["late_events"]
 _STALE: Final = SLOT["stale_snapshots"]
+_TREND_SLOTS: Final[dict[str, tuple[int, ...]]] = {
+    "impressions": (SLOT["impressions"],),
+    "engagements": tuple(SLOT[n] for n in ("likes", "comments", "shares", "saves", "replies")),
+    "clicks_valid": (SLOT["clicks_valid"],),
+}
+_HOURLY_KEPT: Final = 48  # hours of the trended counter an alert rule may look back on
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +280,9 @@ class Changes:
     # were dropped once nothing can change them and their retention has passed).
     packed: dict[Aggregate, CampaignState] = field(default_factory=dict)
     blocks: set[tuple[str, BlockKey]] = field(default_factory=set)
+    links: set[tuple[str, str]] = field(default_factory=set)  # per-link click counts
+    alerts: list[AlertRecord] = field(default_factory=list)  # alert records that changed
+    hourly: set[str] = field(default_factory=set)  # campaigns whose hourly course moved
 
     def register(self, cid: str, topic: Topic, entry: Registration) -> None:
         """Note a counted event's registration."""
@@ -271,15 +290,11 @@ class Changes:
 
     def take(self) -> Changes:
         """Move everything recorded into a new record, leaving this one empty."""
-        taken = Changes(
-            self.sets, self.registered, self.definitions, self.maxima, self.posts,
-            self.orders, self.valid_clicks, self.reviews, self.answers, self.forgotten,
-            self.packed, self.blocks,
-        )
-        self.sets, self.registered, self.valid_clicks = {}, {}, {}
-        self.definitions, self.maxima, self.posts, self.orders = set(), set(), set(), set()
-        self.reviews, self.answers, self.forgotten = set(), set(), {}
-        self.packed, self.blocks = {}, set()
+        parts = fields(self)
+        taken = Changes(**{part.name: getattr(self, part.name) for part in parts})
+        for part in parts:
+            factory: Any = part.default_factory
+            setattr(self, part.name, factory())
         return taken
 
     def drop(self, cid: str) -> None:
@@ -291,18 +306,21 @@ class Changes:
         self.valid_clicks.pop(cid, None)
         self.definitions.discard(cid)
         self.maxima.discard(cid)
-        for keys in (self.posts, self.orders, self.reviews, self.answers):
+        for keys in (self.posts, self.orders, self.reviews, self.answers, self.links):
             for key in [k for k in keys if k[0] == cid]:
                 keys.discard(key)
+        self.alerts = [record for record in self.alerts if record.campaign_id != cid]
+        self.hourly.discard(cid)
 
 
 class CampaignState:
     """Everything the engine knows about one campaign."""
 
     __slots__ = (
-        "answers", "archive", "block_ends", "campaign_id", "changes", "clicks_prune_at",
-        "conversion_ids", "definition", "ledgers", "lift", "open_windows", "orders", "posts",
-        "refund_ids", "reviews", "sets", "tiers", "valid_clicks",
+        "alerts", "answers", "archive", "block_ends", "campaign_id", "changes",
+        "clicks_prune_at", "conversion_ids", "definition", "hourly", "ledgers", "lift",
+        "links", "open_windows", "orders", "posts", "refund_ids", "reviews", "sets", "tiers",
+        "valid_clicks",
     )
 
     def __init__(self, campaign_id: str, rules: Rules, changes: Changes) -> None:
@@ -331,6 +349,11 @@ class CampaignState:
         self.archive: dict[BlockKey, bytes] = {}
         self.block_ends: list[tuple[int, BlockKey]] = []
         self.clicks_prune_at = 1024
+        # For the alerts: clicks and bot clicks per link, the hourly course of the trended
+        # counter (hour start, us -> value), and the alerts with their state.
+        self.links: dict[str, list[int]] = {}
+        self.hourly: dict[int, int] = {}
+        self.alerts: dict[tuple[str, str, str], AlertRecord] = {}
 
     def touch(self, key: SetKey) -> Aggregate:
         """The aggregate of a KPI set, created on first use, recorded as changed."""
@@ -688,6 +711,96 @@ class Engine:
         self.changes.forgotten[campaign_id] = state
         return True
 
+    # -- alerts -----------------------------------------------------------------------------
+
+    def evaluate_alerts(
+        self,
+        rules: AlertRules,
+        campaign_ids: Iterable[str] | None = None,
+        *,
+        silent_s: dict[str, float] | None = None,
+        in_flight: Iterable[str] = (),
+        now_ms: int | None = None,
+    ) -> None:
+        """Run the alert rules on campaigns (those changed since the last take by default).
+
+        Event-time rules judge a campaign as of its latest event, and date what they open or
+        resolve with it. ``silent_s`` (processing-time seconds since each campaign's last
+        event) and ``in_flight`` make ``feed_silent`` judge too, dated ``now_ms``; without
+        them it is not judged (a replay has no processing time).
+        """
+        if campaign_ids is None:
+            campaign_ids = {state.campaign_id for state in self.changes.sets.values()}
+        flying = set(in_flight)
+        for cid in sorted(campaign_ids):
+            state = self.campaigns.get(cid)
+            if state is None:
+                continue
+            if silent_s is None:
+                view = self._view(state)
+            else:  # processing time only: the rest of the view is not needed
+                view = CampaignView(cid, 0, silent_s=silent_s.get(cid), in_flight=cid in flying)
+            if silent_s is None:
+                only = [rule for rule in RULES if rule != FEED_SILENT]
+                firings = [f for f in evaluate(view, rules) if f.rule != FEED_SILENT]
+                stamp = view.now_us // 1000
+            else:
+                only = [FEED_SILENT]
+                firings = [f for f in evaluate(view, rules) if f.rule == FEED_SILENT]
+                stamp = now_ms if now_ms is not None else view.now_us // 1000
+            for record in follow(cid, state.alerts, firings, stamp, only=only):
+                state.alerts[record.key] = record
+                self.changes.alerts.append(record)
+
+    def _view(self, state: CampaignState) -> CampaignView:
+        definition = state.definition
+        cid = state.campaign_id
+        now_us = max((ledger.max_us or 0 for ledger in state.ledgers.values()), default=0)
+        totals: dict[str, object] = {}
+        campaign_all = state.sets.get((Scope.CAMPAIGN, cid, Window.ALL, None))
+        if campaign_all is not None:
+            totals = state.kpi_set(campaign_all).kpis
+        influencers = {
+            key[1]: (agg.counts[_ORDER_SLOT[Channel.CODE]],
+                     agg.counts[_CLICKS_VALID] + agg.counts[_CLICKS_BOT]
+                     + agg.counts[_CLICKS_REPEAT])
+            for key, agg in state.sets.items()
+            if key[0] is Scope.INFLUENCER and key[2] is Window.ALL
+        }
+        self._follow_hourly(state)
+        return CampaignView(
+            cid,
+            now_us,
+            None if definition is None else definition.objective,
+            None if definition is None else definition.starts_at_us,
+            None if definition is None else definition.ends_at_us,
+            totals,
+            influencers,
+            {link: (counts[0], counts[1]) for link, counts in state.links.items()},
+            dict(state.hourly),
+        )
+
+    def _follow_hourly(self, state: CampaignState) -> None:
+        """Note the trended counter of the campaign's live hour windows (packed ones are final)."""
+        objective = None if state.definition is None else state.definition.objective
+        counter = TRENDED.get(objective or "")
+        if counter is None:
+            return
+        slots = _TREND_SLOTS[counter]
+        moved = False
+        for key, agg in state.sets.items():
+            if key[0] is Scope.CAMPAIGN and key[2] is Window.HOUR and key[3] is not None:
+                value = sum(agg.counts[slot] for slot in slots)
+                start_us = key[3] * US_PER_S
+                if state.hourly.get(start_us) != value:
+                    state.hourly[start_us] = value
+                    moved = True
+        if len(state.hourly) > _HOURLY_KEPT:
+            for start_us in sorted(state.hourly)[: len(state.hourly) - _HOURLY_KEPT]:
+                del state.hourly[start_us]
+        if moved:
+            self.changes.hourly.add(state.campaign_id)
+
     # -- checks 8-10 and duplicates ---------------------------------------------------------
 
     @staticmethod
@@ -825,6 +938,10 @@ class Engine:
         targets = state.targets(event.occurred_at_us, event.influencer_id, event.post_id, late)
         for agg in targets.counted():
             agg.counts[index] += 1
+        link = state.links.setdefault(event.link_id, [0, 0])
+        link[0] += 1
+        link[1] += index == _CLICKS_BOT
+        self.changes.links.add((state.campaign_id, event.link_id))
 
     def _classify_click(self, state: CampaignState, event: Click, late: bool) -> int:
         if event.user_agent is not None:

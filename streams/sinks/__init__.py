@@ -6,6 +6,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streams.domain.alerts import AlertRecord
 from streams.domain.engine import KpiSet
 from streams.domain.events import CampaignDefined
 
@@ -18,7 +19,8 @@ class Flush:
     (for sinks that show a campaign's schedule, such as pacing in Prometheus).
     ``sequences`` holds each campaign's flush sequence: it only grows, whichever worker
     writes, so a sink can refuse a write older than what it holds. ``whole`` names the
-    campaigns whose every KPI set the flush writes (after a restore, or a loss).
+    campaigns whose every KPI set the flush writes (after a restore, or a loss); ``alerts``
+    the alert records that changed (opened, refreshed or resolved).
     """
 
     kpi_sets: Sequence[KpiSet]
@@ -26,6 +28,7 @@ class Flush:
     definitions: Mapping[str, CampaignDefined] = field(default_factory=dict)
     sequences: Mapping[str, int] = field(default_factory=dict)
     whole: frozenset[str] = frozenset()
+    alerts: Sequence[AlertRecord] = ()  # alert records that changed
 
 
 class Sink(Protocol):

@@ -1,12 +1,21 @@
-"""The KPI topic's records (contract 5.2): written in each flush's transaction."""
+"""The KPI topic's records (contract 5.2) and the alerts topic's: in each flush's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from streams import codec
+from streams.domain.alerts import AlertRecord
 from streams.domain.engine import KpiSet
 from streams.storage import Record
+
+
+def alert_records(records: Sequence[AlertRecord]) -> list[Record]:
+    """The alerts topic's records: keyed ``<campaign_id>|<rule>|<scope>|<scope_id>``."""
+    return [
+        (f"{r.campaign_id}|{r.rule}|{r.scope}|{r.scope_id}".encode(), codec.dumps(r.to_value()))
+        for r in records
+    ]
 
 
 def kpi_records(

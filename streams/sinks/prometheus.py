@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.domain.alerts import OPEN
 from streams.domain.vocabulary import Scope, Window
 from streams.metrics import PREFIX
 from streams.sinks import Flush
@@ -39,6 +40,8 @@ class PrometheusSink(Collector):
         """Serve at most ``max_campaigns`` campaigns (the most recently updated)."""
         self.max_campaigns = max_campaigns
         self._latest: OrderedDict[str, _CampaignSeries] = OrderedDict()
+        # campaign -> (rule, scope, scope id) -> severity, of the open alerts
+        self._alerts: dict[str, dict[tuple[str, str, str], str]] = {}
         registry.register(self)
 
     async def start(self) -> None:
@@ -70,6 +73,12 @@ class PrometheusSink(Collector):
                 else (definition.starts_at_us / 1e6, definition.ends_at_us / 1e6),
             )
             self._latest.move_to_end(kpi_set.campaign_id)
+        for record in flush.alerts:
+            held = self._alerts.setdefault(record.campaign_id, {})
+            if record.state == OPEN:
+                held[record.key] = record.severity
+            else:
+                held.pop(record.key, None)
         while len(self._latest) > self.max_campaigns:
             self._latest.popitem(last=False)
         return ()
@@ -82,6 +91,7 @@ class PrometheusSink(Collector):
         """Drop campaigns whose partitions this worker no longer owns."""
         for campaign_id in campaign_ids:
             self._latest.pop(campaign_id, None)
+            self._alerts.pop(campaign_id, None)
 
     def collect(self) -> Iterator[Metric]:
         """Yield the KPI, target-progress and last-update families."""
@@ -119,4 +129,17 @@ class PrometheusSink(Collector):
             if series.schedule_s is not None:
                 starts.add_metric([campaign_id, series.objective], series.schedule_s[0])
                 ends.add_metric([campaign_id, series.objective], series.schedule_s[1])
-        yield from (values, progress, updated, starts, ends)
+        alerts = GaugeMetricFamily(
+            f"{PREFIX}_alert_open",
+            "Open campaign alerts (1 each), by rule and severity.",
+            labels=["campaign_id", "objective", "rule", "scope", "scope_id", "severity"],
+        )
+        for campaign_id, open_alerts in list(self._alerts.items()):
+            latest = self._latest.get(campaign_id)
+            if latest is None:
+                continue  # outside the campaigns with series
+            for (rule, scope, scope_id), severity in sorted(open_alerts.items()):
+                alerts.add_metric(
+                    [campaign_id, latest.objective, rule, scope, scope_id, severity], 1
+                )
+        yield from (values, progress, updated, starts, ends, alerts)

@@ -16,6 +16,8 @@ Cluster slot, and the call declares them. The call:
 * from influencer-scope ``all`` sets, updates the leaderboards
   ``kpi:{<cid>}:leaderboard:<kpi>`` (:data:`LEADERBOARD_KPIS`; an absent KPI removes the
   influencer) and the id indexes ``kpi:{<cid>}:influencers`` / ``kpi:{<cid>}:posts``;
+* writes the alerts that changed into ``kpi:{<cid>}:alerts`` (field
+  ``<rule>|<scope>|<scope_id>``, value the alert record's JSON);
 * publishes ``{"campaign_id", "keys"}`` on ``kpi:updates`` (cluster-wide pub/sub).
 
 The global indexes ``kpi:campaigns`` and ``kpi:campaigns:<objective>`` hold campaigns of
@@ -72,6 +74,7 @@ __all__ = [
     "UPDATES_CHANNEL",
     "Call",
     "RedisSink",
+    "alerts_key",
     "campaign_calls",
     "campaigns_key",
     "client_from_url",
@@ -143,6 +146,11 @@ def leaderboard_key(campaign_id: str, kpi: str) -> str:
 def index_key(campaign_id: str, scope: str) -> str:
     """``kpi:{<cid>}:influencers`` or ``kpi:{<cid>}:posts``."""
     return f"kpi:{{{campaign_id}}}:{scope}s"
+
+
+def alerts_key(campaign_id: str) -> str:
+    """``kpi:{<cid>}:alerts``: the campaign's alerts, field ``<rule>|<scope>|<scope_id>``."""
+    return f"kpi:{{{campaign_id}}}:alerts"
 
 
 def flush_seq_key(campaign_id: str) -> str:
@@ -366,6 +374,16 @@ def campaign_calls(flush: Flush, ttl_s: Mapping[str, int]) -> list[Call]:
             )
             if kpi_set.scope == Scope.INFLUENCER and kpi_set.window == Window.ALL:
                 _leaderboards(kpi_set, members[cid], removed[cid])
+    for record in flush.alerts:
+        cid = record.campaign_id
+        call = calls.get(cid)
+        if call is None:
+            call = calls[cid] = Call(cid, [flush_seq_key(cid)], [flush.sequences.get(cid, 0)])
+            members[cid], removed[cid], written[cid] = {}, {}, []
+        key = alerts_key(cid)
+        field_name = f"{record.rule}|{record.scope}|{record.scope_id}"
+        call.add("HSET", key, field_name, dumps(record.to_value()).decode("utf-8"))
+        written[cid].append(key)
     step = 2 * _MAX_MEMBERS_PER_COMMAND
     for cid, call in calls.items():
         for key, scored in members[cid].items():

@@ -331,3 +331,42 @@ async def test_hand_overs_at_random_moments_agree_with_the_replay(seed: int) -> 
     for i, p in enumerate(pipes):
         await run_to_end(p, feeders[i], [n for n, o in owners.items() if o == i])
     assert_agrees(broker, sink, recs)
+
+
+def _click_record(offset: int, event_id: str, agent: str, at_s: int) -> Record:
+    value = codec.dumps({
+        "type": "click", "event_id": event_id, "campaign_id": "c-alert",
+        "occurred_at": f"2026-05-28T{at_s // 3600:02d}:{at_s // 60 % 60:02d}:{at_s % 60:02d}Z",
+        "link_id": "l1", "influencer_id": "i1", "channel": "link", "user_agent": agent,
+    })
+    return Record("clicks", 0, offset, 1_780_000_000_000, b"c-alert", value)
+
+
+async def test_alerts_open_and_resolve_exactly_once_with_their_flush() -> None:
+    """A link flooded with bots opens bot_clicks; human clicks resolve it; a restart keeps it."""
+    broker, sink, control = MemoryBroker(), MemorySink(), Control()
+    p = pipeline(broker, sink, control)
+    p.assigned([0])
+    flood = [_click_record(i, f"b{i}", "facebookexternalhit/1.1", i) for i in range(60)]
+    await p.feed(flood[:1], caught_up=True)  # opens the partition (the fetch comes again)
+    await p.feed(flood, caught_up=True)
+    await p.settle()
+    alerts = [codec.loads(v) for _, v in broker.alert_records if v is not None]
+    assert {(a["rule"], a["scope_id"], a["state"]) for a in alerts} == {
+        ("bot_clicks", "l1", "open")
+    }
+    assert alerts[-1]["figures"] == {
+        "clicks": 60, "clicks_bot": 60, "bot_share": 1.0, "threshold": 0.15,
+    }
+    # Restarted: the alert is restored, not opened again.
+    again = pipeline(broker, sink, Control())
+    again.assigned([0])
+    humans = [_click_record(60 + i, f"h{i}", "Mozilla/5.0", 100 + i) for i in range(400)]
+    await again.feed(humans[:1], caught_up=True)
+    await again.feed(humans, caught_up=True)
+    await again.settle()
+    alerts = [codec.loads(v) for _, v in broker.alert_records if v is not None]
+    first_seen = {a["first_seen"] for a in alerts}
+    assert len(first_seen) == 1  # one alert, refreshed, never opened twice
+    assert alerts[-1]["state"] == "resolved"
+    assert alerts[-1]["figures"]["clicks"] < 460  # resolved as soon as the share fell

@@ -30,7 +30,8 @@ from streams import codec, replay
 from streams.config import Settings
 from streams.connections import kafka_options, redis_client
 from streams.domain.vocabulary import Topic
-from streams.kpi_view import read_kpis
+from streams.kpi_view import stored_from_fields
+from streams.sinks.redis import key_for
 
 from ..oracle.generate import generate
 
@@ -323,19 +324,26 @@ class Harness:
         return [codec.loads(r.value) for r in await self.read_topic(self.settings.dlq_topic_name)]
 
     async def redis_values(self, expected: dict[str, Any]) -> dict[str, Any]:
-        """For each expected KPI set, the KPIs Redis holds (None when the key is missing)."""
+        """For each expected KPI set, the KPIs Redis holds (None when the key is missing).
+
+        Read in pipelined batches: a check of tens of thousands of sets takes a second, so
+        the time Redis takes to come back can be measured.
+        """
         client = redis_client(self.settings)
+        found: dict[str, Any] = {}
         try:
-            found = {}
-            for key, value in expected.items():
-                found[key] = await read_kpis(
-                    client,
-                    value["campaign_id"],
-                    scope=value["scope"],
-                    scope_id=value["scope_id"],
-                    window=value["window"],
-                    start=value["window_start"],
-                )
+            items = list(expected.items())
+            for start in range(0, len(items), 2000):
+                batch = items[start : start + 2000]
+                pipe = client.pipeline(transaction=False)
+                for _, value in batch:
+                    pipe.hgetall(key_for(value["campaign_id"], value["scope"], value["scope_id"],
+                                         value["window"], value["window_start"]))
+                for (key, value), fields in zip(batch, await pipe.execute(), strict=True):
+                    found[key] = None if not fields else stored_from_fields(
+                        key, fields, campaign_id=value["campaign_id"], scope=value["scope"],
+                        scope_id=value["scope_id"], window=value["window"],
+                    ).kpis
             return found
         finally:
             await client.aclose()
