@@ -8,16 +8,18 @@ from deep inside. The README's settings table lists the same variables (a test c
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from streams.domain.alerts import AlertRules
 from streams.domain.rules import Rules
 from streams.domain.vocabulary import Topic
+from streams.web.settings import WebSettings
 
 _S_TO_US: Final = 1_000_000
 _TOPIC_NAME: Final = re.compile(r"[a-zA-Z0-9._-]{1,249}")
@@ -81,6 +83,7 @@ class Settings:
     fault_delays: Mapping[str, tuple[float, int]] = field(default_factory=dict)
     # KPI_ALERT_<NAME>: thresholds of the alert rules (AlertRules' fields; absent: defaults).
     alert_thresholds: Mapping[str, float] = field(default_factory=dict)
+    web: WebSettings = field(default_factory=WebSettings)  # WEB_VIEW_*: campaign-kpi serve
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -233,6 +236,8 @@ class Settings:
             value = getattr(self, item.name)
             if item.name == "redis_url":
                 value = redacted(value)
+            elif item.name == "web":
+                value = value.describe()
             elif item.name in _SECRET_SETTINGS:
                 value = "(set)" if value else "(empty)"
             shown[item.name] = value
@@ -288,6 +293,9 @@ class Variable:
         name, _, key = self.setting.partition(".")
         if not key:
             values[name] = value
+            return
+        if is_dataclass(getattr(default, name)):
+            values[name] = replace(values.get(name, getattr(default, name)), **{key: value})
             return
         mapping = values.setdefault(name, dict(getattr(default, name)))
         if key == "*":
@@ -403,6 +411,44 @@ def _delays(raw: str) -> dict[str, tuple[float, int]]:
         seconds, _, every = value.partition("/")
         delays[name] = (_number(0, 600)(seconds), _integer(1)(every) if every else 1)
     return delays
+
+
+def _address(raw: str) -> str:
+    value = raw.strip()
+    if value == "localhost":
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("not an IP address") from None
+    return value
+
+
+def _user_password(raw: str) -> str | None:
+    if not raw:
+        return None
+    user, colon, password = raw.partition(":")
+    if not colon or not user or len(password) < 8:
+        raise ValueError("not user:password with a password of 8 characters or more")
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in raw):
+        raise ValueError("holds spaces or control characters")
+    return raw
+
+
+def _token(raw: str) -> str | None:
+    if not raw:
+        return None
+    # The characters of an RFC 6750 bearer token, so it travels in a header unchanged.
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+    if len(raw) < 16 or not set(raw) <= allowed:
+        raise ValueError("not 16 or more characters of A-Z a-z 0-9 - . _ ~ + / =")
+    return raw
+
+
+def _directory(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("empty")
+    return raw
 
 
 _ID_CHARS: Final = r"[a-zA-Z0-9._-]+"
@@ -524,6 +570,46 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("KPI_PSEUDONYM_KEY", "pseudonym_key", _text(r".{16,}"), "16 characters or more",
              "Secret key of the hash that replaces viewer, visitor, reviewer and respondent "
              "ids.", secret=True),
+Variable("WEB_VIEW_BIND", "web.bind", _address, "an IP address or localhost",
+                "Address `campaign-kpi serve` listens on (--bind overrides)."),
+    Variable("WEB_VIEW_PORT", "web.port", _integer(1, 65535), "a port 1..65535",
+                "Port `campaign-kpi serve` listens on (--port overrides)."),
+    Variable("WEB_VIEW_BASIC_AUTH", "web.basic_auth", _user_password,
+                "user:password (password 8+ characters); empty: none",
+                "Require HTTP basic auth with these credentials.", secret=True),
+    Variable("WEB_VIEW_TOKEN", "web.token", _token,
+                "16+ characters of A-Z a-z 0-9 - . _ ~ + / =; empty: none",
+                "Require this bearer token (Authorization header, or once ?token= in a "
+                "browser, which sets an HttpOnly cookie).", secret=True),
+    Variable("WEB_VIEW_REPORTS_DIR", "web.reports_dir", _directory, "a directory path",
+                "Where campaign pages look for report-<campaign>.html/.pdf to link."),
+    Variable("WEB_VIEW_MINUTES", "web.minutes", _integer(10, 2880), "an integer 10..2880",
+                "Minutes of 1m windows in a campaign's live chart."),
+    Variable("WEB_VIEW_HOURS", "web.hours", _integer(2, 336), "an integer 2..336",
+                "Hours of 1h windows in a campaign's hourly chart."),
+    Variable("WEB_VIEW_DAYS", "web.days", _integer(2, 366), "an integer 2..366",
+                "Days of 1d windows in a campaign's daily chart."),
+    Variable("WEB_VIEW_MAX_CAMPAIGNS", "web.max_campaigns", _integer(1, 100_000),
+                "an integer 1..100000",
+                "Most campaigns on the list page (the most recently updated)."),
+    Variable("WEB_VIEW_TOP_POSTS", "web.top_posts", _integer(1, 1000), "an integer 1..1000",
+                "Posts listed with their content scores on a campaign page."),
+    Variable("WEB_VIEW_PUSH_INTERVAL_S", "web.push_interval_s", _number(0.0, 10.0), "0..10",
+                "Least time between two pushes to the pages: updates in between are merged."),
+    Variable("WEB_VIEW_HEARTBEAT_S", "web.heartbeat_s", _number(1.0, 300.0), "1..300",
+                "Seconds between keep-alive comments on an idle event stream."),
+    Variable("WEB_VIEW_MAX_STREAMS", "web.max_streams", _integer(1, 100_000),
+                "an integer 1..100000", "Most event streams (open pages) served at once."),
+    Variable("WEB_VIEW_LINGER_S", "web.linger_s", _number(0.0, 3600.0), "0..3600",
+                "How long a campaign's data stays cached after its last viewer left."),
+    Variable("WEB_VIEW_DEFINITIONS", "web.definitions", _boolean, "true or false",
+                "Read campaign definitions (schedules, targets, currency) from the campaigns "
+                "topic for pacing; without them pacing is unknown."),
+    Variable("WEB_VIEW_DEFINITIONS_REFRESH_S", "web.definitions_refresh_s",
+                _number(1.0, 86_400.0), "1..86400",
+                "Seconds between two reads of the campaigns topic."),
+    Variable("WEB_VIEW_KAFKA_TIMEOUT_S", "web.kafka_timeout_s", _number(1.0, 600.0), "1..600",
+                "Bound of one read of the campaigns topic."),
     Variable("KPI_TEST_FAULT_DELAYS", "fault_delays", _delays,
              "name=seconds[/N][,...] with names fetched, mid_flush, committed (every Nth time)",
              "Test only: pause at these moments, so that a fault suite can kill a worker "

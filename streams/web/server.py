@@ -61,9 +61,9 @@ async def start_web_view(
     """Start the web view in the running loop (for ``make demo``); returns its URL.
 
     Redis, Kafka and topic names come from ``settings`` (the demo's), the rest from
-    ``web_settings`` (default: ``WEB_VIEW_*`` from the environment).
+    ``web_settings`` (default: ``settings.web``, the ``WEB_VIEW_*`` variables).
     """
-    chosen = web_settings if web_settings is not None else WebSettings.from_env()
+    chosen = web_settings if web_settings is not None else settings.web
     chosen = replace(
         chosen, bind=bind if bind is not None else chosen.bind,
         port=port if port is not None else chosen.port,
@@ -89,11 +89,13 @@ def main(
     env: Mapping[str, str] | None = None,
 ) -> int:
     """``campaign-kpi serve``: run until stopped; the exit status is returned."""
-    try:
-        web_settings = WebSettings.from_env(env)
-    except SettingsError as error:
-        print(f"campaign-kpi serve: {error}", file=sys.stderr)
-        return 2
+    web_settings = settings.web
+    if env is not None:
+        try:
+            web_settings = Settings.from_env(env).web
+        except SettingsError as error:
+            print(f"campaign-kpi serve: {error}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Each read of the campaigns topic would log its consumer's subscription at INFO.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -7,21 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import SettingsError
-from streams.web.settings import WEB_VARIABLES, WebSettings
+from streams.config import VARIABLES, Settings, SettingsError
+from streams.web.settings import WebSettings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+WEB_VARIABLES = [v for v in VARIABLES if v.name.startswith("WEB_VIEW_")]
+
+
+def _web(env: dict[str, str]) -> WebSettings:
+    return Settings.from_env(env).web
 
 
 def test_defaults_listen_on_loopback_port_8080_without_auth() -> None:
-    web = WebSettings.from_env({})
+    web = _web({})
     assert (web.bind, web.port, web.auth_required, web.loopback_only) == (
         "127.0.0.1", 8080, False, True
     )
 
 
 def test_values_are_read_and_typed() -> None:
-    web = WebSettings.from_env({
+    web = _web({
         "WEB_VIEW_BIND": "0.0.0.0", "WEB_VIEW_PORT": "9001", "WEB_VIEW_MINUTES": "60",
         "WEB_VIEW_PUSH_INTERVAL_S": "0.1", "WEB_VIEW_DEFINITIONS": "off",
         "WEB_VIEW_TOKEN": "abcdefghijklmnop",
@@ -35,7 +40,7 @@ def test_values_are_read_and_typed() -> None:
 
 def test_a_bad_value_names_variable_value_and_what_is_allowed() -> None:
     with pytest.raises(SettingsError) as caught:
-        WebSettings.from_env({"WEB_VIEW_PORT": "80000", "WEB_VIEW_BIND": "example.org"})
+        _web({"WEB_VIEW_PORT": "80000", "WEB_VIEW_BIND": "example.org"})
     text = str(caught.value)
     assert "WEB_VIEW_PORT='80000': out of range (allowed: a port 1..65535)" in text
     assert "WEB_VIEW_BIND='example.org': not an IP address" in text
@@ -43,12 +48,12 @@ def test_a_bad_value_names_variable_value_and_what_is_allowed() -> None:
 
 def test_secrets_are_never_echoed() -> None:
     with pytest.raises(SettingsError) as caught:
-        WebSettings.from_env({"WEB_VIEW_BASIC_AUTH": "admin:short", "WEB_VIEW_TOKEN": "tiny"})
+        _web({"WEB_VIEW_BASIC_AUTH": "admin:short", "WEB_VIEW_TOKEN": "tiny"})
     text = str(caught.value)
     assert "short" not in text
     assert "tiny" not in text
     assert "WEB_VIEW_BASIC_AUTH=(secret)" in text
-    described = WebSettings.from_env({"WEB_VIEW_BASIC_AUTH": "admin:longenough"}).describe()
+    described = _web({"WEB_VIEW_BASIC_AUTH": "admin:longenough"}).describe()
     assert described["basic_auth"] == "(set)"
     assert "longenough" not in str(described)
 
@@ -62,7 +67,6 @@ def test_every_variable_is_in_the_readme_table() -> None:
 
 
 def test_serve_refuses_bad_settings_with_exit_status_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from streams.config import Settings
     from streams.web.server import main
 
     assert main(Settings(), env={"WEB_VIEW_MINUTES": "5"}) == 2
