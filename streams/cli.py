@@ -145,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="address to listen on (WEB_VIEW_BIND, default 127.0.0.1)")
     serve.add_argument("--port", type=int, metavar="PORT",
                        help="port to listen on (WEB_VIEW_PORT, default 8080)")
+    commands.add_parser(
+        "settings",
+        help="print every setting (environment variable), its default and what it accepts",
+        description="Print the table of every environment variable the commands read, with "
+        "its default, what it accepts and what it does (the README's table), then check the "
+        "current environment: exit status 2 when a value is not allowed.",
+    )
     demo = commands.add_parser(
         "demo",
         help="run the worker and the simulator against the services and show live KPIs",
@@ -222,6 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams import simulate  # noqa: PLC0415
 
         return simulate.main_from_args(args, settings)
+    if args.command == "settings":
+        from streams.config import settings_table  # noqa: PLC0415
+
+        print(settings_table(), end="")
+        return 0
     if args.command == "republish":
         from streams import operations  # noqa: PLC0415
 

@@ -617,3 +617,36 @@ Variable("WEB_VIEW_BIND", "web.bind", _address, "an IP address or localhost",
 )
 VARIABLE_NAMES: Final = frozenset(variable.name for variable in VARIABLES)
 _SECRET_SETTINGS: Final = frozenset(variable.setting for variable in VARIABLES if variable.secret)
+
+
+def _default_text(variable: Variable, default: Settings) -> str:
+    name, _, key = variable.setting.partition(".")
+    value: Any = getattr(default, name)
+    if name == "alert_thresholds":
+        value = getattr(default.alert_rules(), key)
+    elif key == "*":
+        value = next(iter(value.values()))
+    elif key:
+        value = getattr(value, key) if is_dataclass(value) else value.get(key)
+    if name == "redis_url":
+        return f"`{redacted(value)}`"
+    if value is None or value == "" or variable.secret:
+        return "(empty)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "(none)" if not value else ", ".join(f"{k}={v}" for k, v in value.items())
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The README's table of every variable: name, default, what it accepts, what it does."""
+    default = Settings()
+    rows = ["| variable | default | accepts | meaning |", "|---|---|---|---|"]
+    for variable in VARIABLES:
+        secret = " (secret: never shown)" if variable.secret else ""
+        rows.append(
+            f"| `{variable.name}` | {_default_text(variable, default)} | {variable.allowed} | "
+            f"{variable.doc}{secret} |"
+        )
+    return "\n".join(rows) + "\n"
