@@ -101,7 +101,8 @@ def _prefix(seconds: int) -> str:
 def iso(us: int) -> str:
     """A contract time in UTC with milliseconds (``2026-01-01T09:30:00.250Z``), rounded down."""
     seconds, rest = divmod(us, SECOND_US)
-    return f"{_prefix(seconds)}.{rest // 1000:03d}Z"
+    prefix = _PREFIXES.get(seconds) or _prefix(seconds)
+    return f"{prefix}.{rest // 1000:03d}Z"
 
 
 def iso_s(us: int) -> str:
@@ -211,9 +212,17 @@ def interaction(
     count: int | None = None,
 ) -> dict[str, Any]:
     """An ``interaction``: ``count`` identical actions on a post (contract 1.4)."""
-    event = _event("interaction", event_id, occurred_us, campaign_id)
-    event.update(post_id=post_id, influencer_id=influencer_id, action=action)
-    return _put(event, viewer_id=viewer_id, count=count)
+    # The hottest builder (a benchmark makes millions): one literal, no generic helpers.
+    event: dict[str, Any] = {
+        "event_id": event_id, "type": "interaction", "occurred_at": iso(occurred_us),
+        "campaign_id": campaign_id, "post_id": post_id, "influencer_id": influencer_id,
+        "action": action,
+    }
+    if viewer_id is not None:
+        event["viewer_id"] = viewer_id
+    if count is not None:
+        event["count"] = count
+    return event
 
 
 def post_metrics(
@@ -255,11 +264,18 @@ def click(
     user_agent: str | None = None,
 ) -> dict[str, Any]:
     """A ``click`` on a tracked link, swipe-up or QR code (contract 1.5)."""
-    event = _event("click", event_id, occurred_us, campaign_id)
-    event.update(link_id=link_id, influencer_id=influencer_id)
-    _put(event, post_id=post_id)
+    event: dict[str, Any] = {
+        "event_id": event_id, "type": "click", "occurred_at": iso(occurred_us),
+        "campaign_id": campaign_id, "link_id": link_id, "influencer_id": influencer_id,
+    }
+    if post_id is not None:
+        event["post_id"] = post_id
     event["channel"] = channel
-    return _put(event, visitor_id=visitor_id, user_agent=user_agent)
+    if visitor_id is not None:
+        event["visitor_id"] = visitor_id
+    if user_agent is not None:
+        event["user_agent"] = user_agent
+    return event
 
 
 def order(
