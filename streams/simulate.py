@@ -261,11 +261,12 @@ PROBLEMS: Final[dict[str, ProblemKind]] = {
         ),
         ProblemKind(
             "pacing-behind", "pacing_behind", "awareness", 0.3, None,
-            "content approval slips: no post goes live before AT (planned ones move to AT, "
-            "staggered as planned) while the targets stay those of the original plan",
+            "content approval slips: no post goes live before AT (planned ones, boosts "
+            "included, move to AT, staggered as planned) while the targets stay those of the "
+            "original plan",
         ),
         ProblemKind(
-            "budget-ahead", "budget_ahead", "awareness", 0.2, None,
+            "budget-ahead", "budget_ahead", "conversion", 0.2, None,
             "at AT the agency books paid boosts of two influencers' posts: spend jumps past "
             "the whole budget (105 % of it) at AT",
         ),
@@ -355,7 +356,8 @@ class Planted:
     alert: str
     starts_us: int
     ends_us: int
-    detail: str = ""  # what it targets (a link, an influencer) once planned
+    target: str = ""  # the link (bot-flood) or the influencer (leaked-code) it hits
+    detail: str = ""  # what it does, for people
 
 
 # --------------------------------------------------------------------------------------------
@@ -702,6 +704,23 @@ def _problem_campaigns(config: SimConfig, objectives: list[str]) -> dict[int, li
     return placed
 
 
+def money(minor: int) -> str:
+    """Minor units as a plain amount: 1,234.56."""
+    return f"{minor / 100:,.2f}"
+
+
+def _busiest_link(posts: list[PostPlan]) -> str:
+    """The main link of the influencer with the most expected clicks (the one scraped)."""
+    clicks: dict[str, float] = {}
+    links: dict[str, str] = {}
+    for post in posts:
+        inf = post.influencer
+        clicks[inf.influencer_id] = clicks.get(inf.influencer_id, 0.0) + post.reach * (
+            _CLICK_RATE.get(post.format, _CLICK_RATE_DEFAULT))
+        links.setdefault(inf.influencer_id, inf.link_ids[_CHANNEL.get(post.format, "bio_link")])
+    return links[max(clicks, key=lambda name: clicks[name])] if clicks else ""
+
+
 def _plant(
     problems: list[Problem], campaign_id: str, *, starts_us: int, ends_us: int,
     influencers: list[Influencer], posts: list[PostPlan], budget: int, rng: random.Random,
@@ -709,17 +728,21 @@ def _plant(
 ) -> tuple[list[Influencer], list[PostPlan], list[Planted]]:
     """Change a campaign's plan for the problems planted in it."""
     planted = []
-    for problem in problems:
+    # A slip moves whatever was planned before it, the other problems' posts included.
+    for problem in sorted(problems, key=lambda p: p.name == "pacing-behind"):
         at, until = problem.window(starts_us, ends_us)
         kind = PROBLEMS[problem.name]
-        detail = ""
-        if problem.name == "pacing-behind":
+        detail = target = ""
+        if problem.name == "bot-flood":
+            target = _busiest_link(posts)
+            detail = f"bot clicks on {target}"
+        elif problem.name == "pacing-behind":
             posts = sorted(
                 (replace(p, published_us=at + (p.published_us - starts_us))
                  if p.published_us < at else p for p in posts),
                 key=lambda p: p.published_us,
             )
-            detail = "no post before the slip"
+            detail = f"no post before {iso(at)[:16]}Z"
         elif problem.name == "budget-ahead":
             spent = sum(p.cost_minor for p in posts if p.published_us < at)
             extra = max(int(budget * 1.05) - spent, 10_000)
@@ -730,7 +753,8 @@ def _plant(
                 cost = extra // len(boosted) + (extra % len(boosted) if number == 0 else 0)
                 posts.append(replace(boost, cost_minor=cost))
             posts.sort(key=lambda p: p.published_us)
-            detail = f"boosts of {', '.join(inf.influencer_id for inf in boosted)}"
+            detail = (f"{money(extra)} of paid boosts of "
+                      f"{' and '.join(inf.influencer_id for inf in boosted)}")
         elif problem.name == "leaked-code":
             used = {inf.influencer_id for inf in influencers}
             dropped = _new_influencer(rng, campaign_id, len(influencers) + 1, used=used,
@@ -739,8 +763,13 @@ def _plant(
                               link_ids={c: f"{campaign_id}.{dropped.influencer_id}.dropped.{c}"
                                         for c in dropped.link_ids})
             influencers = [*influencers, dropped]
-            detail = f"{dropped.influencer_id} ({dropped.promo_code})"
-        planted.append(Planted(problem.name, kind.alert, at, until, detail))
+            target = dropped.influencer_id
+            detail = f"code {dropped.promo_code} of {target}, who never posts"
+        elif problem.name == "feed-silent":
+            detail = f"nothing sent until {iso(until)[:16]}Z"
+        elif problem.name == "engagement-drop":
+            detail = f"audience at 5 % until {iso(until)[:16]}Z"
+        planted.append(Planted(problem.name, kind.alert, at, until, target, detail))
     return influencers, posts, planted
 
 
@@ -970,7 +999,8 @@ class _Generator:
             "survey_response": ("positive_as_text",),
             "conversion": ("value_without_currency", "currency_mismatch"),
         }.get(type_, ())
-        how = rng.choice(_GENERIC_BREAKS + specific)
+        # Half the breakages of a type with its own ways to fail are those ways.
+        how = rng.choice(specific if specific and rng.random() < 0.5 else _GENERIC_BREAKS)
         if how in build.BROKEN_REASONS:
             return build.broken(event, timestamp_ms, how, bad_id)
         bad = dict(event, event_id=bad_id)
@@ -1331,36 +1361,31 @@ class _Generator:
     def _schedule_bot_flood(self, campaign: CampaignPlan, problem: Planted) -> None:
         rng = self.rng
         cid = campaign.campaign_id
-        # The busiest influencer's main link: the one most likely to be posted and scraped.
-        clicks: dict[str, float] = {}
-        first_post: dict[str, PostPlan] = {}
-        for post in campaign.posts:
-            totals, _ = _post_totals(post, campaign.click_factor)
-            inf_id = post.influencer.influencer_id
-            clicks[inf_id] = clicks.get(inf_id, 0.0) + totals["click"]
-            first_post.setdefault(inf_id, post)
-        if not clicks:
+        owner = next((inf for inf in campaign.influencers
+                      if problem.target in inf.link_ids.values()), None)
+        if owner is None:
             return
-        busiest = max(clicks, key=lambda name: clicks[name])
-        post = first_post[busiest]
-        channel = _CHANNEL.get(post.format, "bio_link")
-        link_id = post.influencer.link_ids[channel]
+        channel = next(c for c, link in owner.link_ids.items() if link == problem.target)
+        posts = [post for post in campaign.posts if post.influencer is owner]
+        human = sum(_post_totals(post, campaign.click_factor)[0]["click"] for post in posts)
         # Half the link's expected human clicks, at least 150: a bot share far above 15 %
         # over the link's whole life, with far more than 50 clicks.
-        count = max(150, int(clicks[busiest] * 0.5))
+        count = max(150, int(human * 0.5))
         span = max(problem.ends_us - problem.starts_us, 1)
         for _ in range(count):
             at = problem.starts_us + int(rng.random() * span)
             self._emit(build.click(
-                self._next_id(cid, "click"), at, cid, link_id=link_id, influencer_id=busiest,
-                channel=channel, post_id=post.post_id,
+                self._next_id(cid, "click"), at, cid, link_id=problem.target,
+                influencer_id=owner.influencer_id, channel=channel,
+                post_id=posts[0].post_id if posts else None,
                 visitor_id=f"bot-{rng.randrange(1_000_000)}",
                 user_agent=rng.choice(_FLOOD_USER_AGENTS),
             ), at, kind=BOT, latable=False, breakable=False)
 
     def _schedule_leaked_code(self, campaign: CampaignPlan, problem: Planted) -> None:
         rng = self.rng
-        dropped = campaign.influencers[-1]  # the roster entry planted for it (see _plant)
+        dropped = next(inf for inf in campaign.influencers
+                       if inf.influencer_id == problem.target)
         span = max(problem.ends_us - problem.starts_us, 1)
         for _ in range(rng.randint(30, 60)):
             # A redemption spike: most uses right after the code appears on the coupon site.
@@ -1515,7 +1540,7 @@ def describe(config: SimConfig) -> str:
         for problem in campaign.problems:
             features.append(
                 f"problem {problem.name} at {iso(problem.starts_us)[:16]}Z "
-                f"(fires {problem.alert}{'; ' + problem.detail if problem.detail else ''})"
+                f"({problem.detail}; should fire {problem.alert})"
             )
         lines.append(f"simulate: {campaign.campaign_id}: {', '.join(features)}")
     return "\n".join(lines)
