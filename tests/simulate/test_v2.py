@@ -232,16 +232,20 @@ def test_conversion_campaigns_collect_signups_and_installs_by_link_and_code() ->
 # -- brand-lift surveys
 
 
-def test_the_study_sizes_make_strong_lifts_significant_and_small_ones_not() -> None:
-    [campaign] = plan(SURVEY)
+@pytest.mark.parametrize("seed", range(1, 31))
+def test_the_study_sizes_make_strong_lifts_significant_and_small_ones_not(seed: int) -> None:
+    [campaign] = plan(replace(SURVEY, seed=seed))
     assert campaign.survey is not None
-    for size, significant in (
-        (600, {"awareness", "recall"}),
-        (2000, {"awareness", "recall", "consideration", "intent"}),
+    for size, significant, limit in (
+        (300, {"awareness", "recall"}, 1.96),
+        (600, {"awareness", "recall"}, 1.5),
+        (2000, {"awareness", "recall", "consideration", "intent"}, 1.96),
     ):
         study = replace(campaign.survey, exposed=size, control=size)
-        found = {q for q, entry in study.expected().items() if abs(entry["z"]) >= 1.96}
+        expected = study.expected()
+        found = {q for q, entry in expected.items() if abs(entry["z"]) >= 1.96}
         assert found == significant, size
+        assert all(abs(expected[q]["z"]) < limit for q in set(QUESTIONS) - significant)
 
 
 def test_the_survey_ends_with_the_planned_brand_lift() -> None:
