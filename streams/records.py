@@ -427,13 +427,15 @@ def broken(event: Mapping[str, Any], timestamp_ms: int, how: str, event_id: str)
     return Record(topic, key, codec.dumps(bad), timestamp_ms, INVALID)
 
 
-def replay_line(rec: Record) -> bytes:
+def replay_line(rec: Record, topic: str | None = None) -> bytes:
     """The record as one line of the replay's JSON Lines format (contract 5.4), no newline.
 
-    Keys and values are text, as the format requires: every generator here writes UTF-8.
+    ``topic`` is the topic name to write (default: the logical one, the name the replay
+    reads without a topic prefix). Keys and values are text, as the format requires: every
+    generator here writes UTF-8.
     """
     return codec.dumps({
-        "topic": rec.topic,
+        "topic": rec.topic if topic is None else topic,
         "key": rec.key.decode(),
         "value": rec.value.decode(),
         "timestamp": rec.timestamp_ms,

@@ -1451,12 +1451,18 @@ class _Progress:
         )
 
 
-def write_file(config: SimConfig, out: IO[bytes], progress: IO[str] | None = None) -> int:
-    """Write the records in the replay's JSON Lines format; returns how many."""
+def write_file(config: SimConfig, out: IO[bytes], progress: IO[str] | None = None,
+               settings: Settings | None = None) -> int:
+    """Write the records in the replay's JSON Lines format; returns how many.
+
+    Topics are named as ``settings`` name them (their prefix and names, so that a replay
+    under the same settings reads the file), or by their logical names without settings.
+    """
     meter = _Progress(progress)
+    names = {t: t.value if settings is None else settings.topic(t) for t in Topic}
     last_ms = 0
     for record in records(config):
-        out.write(build.replay_line(record))
+        out.write(build.replay_line(record, names[Topic(record.topic)]))
         out.write(b"\n")
         meter.sent += 1
         last_ms = record.timestamp_ms
@@ -1595,10 +1601,10 @@ def main(
         config = replace(config, start_us=default_start_us(config, None))
     print(describe(config), file=sys.stderr)
     if to == "-":
-        write_file(config, sys.stdout.buffer, sys.stderr)
+        write_file(config, sys.stdout.buffer, sys.stderr, settings)
         return 0
     with open(to, "wb") as out:
-        write_file(config, out, sys.stderr)
+        write_file(config, out, sys.stderr, settings)
     return 0
 
 
@@ -1633,7 +1639,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--to", default="kafka", metavar="kafka|FILE.jsonl",
         help="'kafka' (default; KAFKA_BOOTSTRAP, topic names from the environment) or a "
-        "JSON Lines file in the replay format ('-' for stdout)")
+        "JSON Lines file in the replay format, with the same topic names ('-' for stdout)")
     add("--seed", type=int, default=1, help="the output is a function of the options: same "
         "seed and start, same records byte for byte (default 1)")
     add("--campaigns", type=int, default=3, metavar="N",

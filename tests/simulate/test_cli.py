@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import cli
+from streams import cli, replay
 from streams.config import Settings
 from streams.simulate import PROBLEMS, Problem, SimConfig, main_from_args, write_file
 
@@ -94,3 +94,15 @@ def test_every_option_is_documented_in_the_readme() -> None:
     assert [o for o in options if f"`{o}" not in section] == []
     for name in PROBLEMS:
         assert f"`{name}" in section, name
+
+
+def test_the_file_names_topics_as_the_settings_do(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    settings = Settings.from_env({"KPI_TOPIC_PREFIX": "t1-"})
+    args = cli._parser().parse_args(["simulate", "--to", str(out), *SMALL])
+    assert main_from_args(args, settings) == 0
+    lines = list(enumerate(out.read_bytes().splitlines(), start=1))
+    assert all(line.startswith(b'{"topic":"t1-') for _, line in lines)
+    result = replay.run(lines, settings)
+    assert result.summary.bad_lines == 0
+    assert result.summary.outcomes["counted"] > 0
