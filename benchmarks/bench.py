@@ -4,7 +4,7 @@
 of ``make services`` running. One run:
 
 1. generates ``--events`` records of the interaction-heavy mix (:mod:`benchmarks.workload`)
-   and produces them once to six input topics of its own (``bench<id>-<topic>``);
+   and produces them once to the input topics of its own (``bench<id>-<topic>``);
 2. **ceiling**: a plain aiokafka consumer decoding each record with orjson and counting per
    campaign (:mod:`benchmarks.ceiling`), until it has read every record;
 3. **naive Faust**: one agent per topic with a per-event Table counter
@@ -61,6 +61,8 @@ from streams.sinks.redis import UPDATES_CHANNEL, campaigns_key, key_for, objecti
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 4
+# Every input topic the worker reads (contract v2: eight); the workload fills six of them.
+LOGICAL_TOPICS = tuple(Topic)
 MIB = 1 << 20
 
 
@@ -196,7 +198,7 @@ async def produce_input(args: argparse.Namespace, prefix: str, workload: Workloa
     mix = ", ".join(f"{name} {n:,}" for name, n in workload.counts.most_common())
     say(
         f"produce: {total:,} records in {time.monotonic() - started:.1f} s to "
-        f"{prefix}<topic> x6 ({mix})"
+        f"{prefix}<topic> x{len(LOGICAL_TOPICS)} ({mix})"
     )
     return total
 

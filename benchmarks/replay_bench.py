@@ -38,6 +38,7 @@ from streams.domain.kpis import Aggregate
 from streams.domain.reach import EXACT_LIMIT, Reach
 from streams.domain.vocabulary import Scope, Topic, Window
 from streams.journal import Journal, Meta
+from streams.records import replay_line
 
 DAY_S = 86_400
 BASE_S = 1_772_323_200  # 2026-03-01T00:00:00Z
@@ -46,17 +47,7 @@ BASE_S = 1_772_323_200  # 2026-03-01T00:00:00Z
 def replay_lines(n: int) -> list[bytes]:
     workload = Workload("replay", seed=7)
     end_s = time.time() - 120
-    return [
-        orjson.dumps(
-            {
-                "topic": r.topic,
-                "key": r.key.decode(),
-                "value": r.value.decode(),
-                "timestamp": r.timestamp_ms,
-            }
-        )
-        for r in workload.records(n, end_s, 12 * 3600)
-    ]
+    return [replay_line(r) for r in workload.records(n, end_s, 12 * 3600)]
 
 
 def best_seconds(run: Callable[[], object], repeat: int) -> float:

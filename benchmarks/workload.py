@@ -9,6 +9,9 @@ of hour, day and ``all`` windows goes past the exact limit into HyperLogLog sket
 
 Event time advances evenly over ``span_s`` seconds ending at ``end_s`` (the pre-produced
 input), or is "now" (:meth:`Workload.live`, for the freshness probe's background load).
+
+Events are built by :mod:`streams.records`, as the simulator's are; the mix keeps to the
+types the benchmark's naive Faust contender knows, so the three contenders stay comparable.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
+from streams import records as build
+from streams.domain.vocabulary import TYPE_TOPICS
+from streams.records import Record
+
+__all__ = ["Record", "Workload"]
 
 ACTIONS: Final = ("impression", "view", "like", "comment", "share", "save", "reply")
 ACTION_WEIGHTS: Final = (45, 22, 17, 4, 3, 5, 4)
@@ -36,27 +42,9 @@ HUMAN_AGENTS: Final = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/123.0 Safari/537.36",
 )
 BOT_AGENT: Final = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
-# Cumulative shares (out of 1000) of the random mix.
-_MIX: Final = (
-    (800, "interactions"),
-    (900, "clicks"),
-    (940, "orders"),
-    (970, "content-reviews"),
-    (998, "posts"),
-    (1000, "campaigns"),
-)
 VIEWERS_PER_CAMPAIGN: Final = 50_000
 VISITORS_PER_CAMPAIGN: Final = 5_000
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One input record: logical topic, key (campaign id), JSON value, record timestamp."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    timestamp_ms: int
+_DAY_US: Final = 86_400_000_000
 
 
 class _Campaign:
@@ -85,7 +73,6 @@ class Workload:
         self.counts: Counter[str] = Counter()
         self._seq = 0
         self._recent: list[Record] = []
-        self._time_prefix: dict[int, str] = {}
         self._viewers = [f"vw{n:06d}" for n in range(VIEWERS_PER_CAMPAIGN)]
         self._visitors = [f"vis{n:05d}" for n in range(VISITORS_PER_CAMPAIGN)]
 
@@ -147,65 +134,47 @@ class Workload:
     def probe(self, campaign_id: str, post_id: str, now_s: float) -> Record:
         """An interaction naming a post of its own, for the freshness probe."""
         t_us = int(now_s * 1_000_000)
-        event = self._base("interaction", campaign_id, t_us)
-        event.update(post_id=post_id, influencer_id=f"{campaign_id}-inf", action="like")
-        return self._record("interactions", campaign_id, event, t_us, may_break=False)
+        event = build.interaction(
+            self._event_id(), t_us, campaign_id, post_id=post_id,
+            influencer_id=f"{campaign_id}-inf", action="like",
+        )
+        return self._record(event, t_us, may_break=False)
 
     # -- one method per event type ----------------------------------------------------------
 
-    def _time(self, t_us: int) -> str:
-        seconds, micros = divmod(t_us, 1_000_000)
-        prefix = self._time_prefix.get(seconds)
-        if prefix is None:
-            if len(self._time_prefix) > 100_000:
-                self._time_prefix.clear()
-            prefix = self._time_prefix[seconds] = time.strftime(
-                "%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)
-            )
-        return f"{prefix}.{micros // 1000:03d}Z"
-
-    def _base(self, type_: str, cid: str, t_us: int) -> dict[str, Any]:
+    def _event_id(self) -> str:
         self._seq += 1
-        return {
-            "event_id": f"ev-{self._seq:09d}-{self.rng.getrandbits(24):06x}",
-            "type": type_,
-            "occurred_at": self._time(t_us),
-            "campaign_id": cid,
-        }
+        return f"ev-{self._seq:09d}-{self.rng.getrandbits(24):06x}"
 
-    def _record(
-        self, topic: str, cid: str, event: dict[str, Any], t_us: int, may_break: bool = True
-    ) -> Record:
+    def _record(self, event: dict[str, Any], t_us: int, may_break: bool = True) -> Record:
+        topic = TYPE_TOPICS[event["type"]]
         self.counts[topic] += 1
+        timestamp_ms = t_us // 1000 + 500  # sent half a second after it happened
         if may_break and self.rng.random() < 0.001:
-            event.pop("event_id")  # schema violation: dead-lettered
-            self.counts["invalid"] += 1
-        return Record(topic, cid.encode(), orjson.dumps(event), t_us // 1000 + 500)
+            self.counts["invalid"] += 1  # a schema violation: dead-lettered
+            return build.broken(event, timestamp_ms, "missing_field", event["event_id"])
+        return build.record(event, timestamp_ms)
 
     def _definition(self, c: _Campaign, t_us: int) -> Record:
         objective = OBJECTIVES[int(c.cid.rsplit("c", 1)[1]) % 3]
-        event = self._base("campaign", c.cid, t_us)
-        event.update(
+        event = build.campaign(
+            self._event_id(), t_us, c.cid,
             name=f"Campaign {c.cid}",
             brand="Bench",
             objective=objective,
-            starts_at=self._time(t_us - 2 * 86_400_000_000)[:19] + "Z",
-            ends_at=self._time(t_us + 30 * 86_400_000_000)[:19] + "Z",
+            starts_us=t_us - 2 * _DAY_US,
+            ends_us=t_us + 30 * _DAY_US,
             currency="EUR",
             budget_minor=5_000_000,
             attribution_window_days=7,
             targets={"impressions": 1_000_000, "reach": 100_000, "orders": 500, "ctr": 0.02},
             influencers=[
-                {
-                    "influencer_id": inf,
-                    "tier": "micro",
-                    "promo_codes": [c.promo[inf]],
-                    "link_ids": c.links[inf],
-                }
+                build.roster_entry(inf, tier="micro", promo_codes=[c.promo[inf]],
+                                   link_ids=c.links[inf])
                 for inf in c.influencers
             ],
         )
-        return self._record("campaigns", c.cid, event, t_us)
+        return self._record(event, t_us)
 
     def _post(self, c: _Campaign, t_us: int) -> Record:
         rng = self.rng
@@ -213,16 +182,14 @@ class Workload:
         post_id = f"{c.cid}-p{c.next_post:05d}"
         c.next_post += 1
         c.posts.append((post_id, influencer))
-        event = self._base("post_published", c.cid, t_us)
-        event.update(
-            post_id=post_id,
-            influencer_id=influencer,
+        event = build.post_published(
+            self._event_id(), t_us, c.cid, post_id=post_id, influencer_id=influencer,
             platform=PLATFORMS[rng.randrange(len(PLATFORMS))],
-            format=FORMATS[rng.randrange(len(FORMATS))],
+            format_=FORMATS[rng.randrange(len(FORMATS))],
             followers=rng.randrange(1_000, 2_000_000),
             cost_minor=rng.randrange(5_000, 500_000),
         )
-        return self._record("posts", c.cid, event, t_us)
+        return self._record(event, t_us)
 
     def _recent_post(self, c: _Campaign) -> tuple[str, str]:
         # Most attention goes to the latest posts.
@@ -234,54 +201,57 @@ class Workload:
         rng = self.rng
         post_id, influencer = self._recent_post(c)
         action = rng.choices(ACTIONS, ACTION_WEIGHTS)[0]
-        event = self._base("interaction", c.cid, t_us)
-        event.update(post_id=post_id, influencer_id=influencer, action=action)
+        event_id = self._event_id()
+        viewer = None
         if (action in ("impression", "view") and rng.random() < 0.85) or rng.random() < 0.3:
-            event["viewer_id"] = self._viewers[rng.randrange(len(self._viewers))]
-        if rng.random() < 0.08:
-            event["count"] = rng.randrange(2, 500)
-        return self._record("interactions", c.cid, event, t_us)
+            viewer = self._viewers[rng.randrange(len(self._viewers))]
+        count = rng.randrange(2, 500) if rng.random() < 0.08 else None
+        event = build.interaction(
+            event_id, t_us, c.cid, post_id=post_id, influencer_id=influencer, action=action,
+            viewer_id=viewer, count=count,
+        )
+        return self._record(event, t_us)
 
     def _click(self, c: _Campaign, t_us: int) -> Record:
         rng = self.rng
         post_id, influencer = self._recent_post(c)
-        event = self._base("click", c.cid, t_us)
-        event.update(
-            link_id=c.links[influencer][rng.randrange(2)],
-            influencer_id=influencer,
-            channel=CHANNELS[rng.randrange(len(CHANNELS))],
-            post_id=post_id,
-            visitor_id=self._visitors[rng.randrange(len(self._visitors))],
-            user_agent=BOT_AGENT if rng.random() < 0.05 else HUMAN_AGENTS[rng.randrange(3)],
+        event_id = self._event_id()
+        link_id = c.links[influencer][rng.randrange(2)]
+        channel = CHANNELS[rng.randrange(len(CHANNELS))]
+        visitor = self._visitors[rng.randrange(len(self._visitors))]
+        agent = BOT_AGENT if rng.random() < 0.05 else HUMAN_AGENTS[rng.randrange(3)]
+        event = build.click(
+            event_id, t_us, c.cid, link_id=link_id, influencer_id=influencer, channel=channel,
+            post_id=post_id, visitor_id=visitor, user_agent=agent,
         )
-        return self._record("clicks", c.cid, event, t_us)
+        return self._record(event, t_us)
 
     def _order(self, c: _Campaign, t_us: int) -> Record:
         rng = self.rng
         influencer = c.influencers[rng.randrange(len(c.influencers))]
-        event = self._base("order", c.cid, t_us)
-        event.update(
-            order_id=f"ord-{self._seq:09d}",
-            amount_minor=rng.randrange(1_500, 25_000),
-            currency="EUR",
-            customer_id=f"cus-{rng.randrange(100_000):05d}",
-        )
+        event_id = self._event_id()
+        amount = rng.randrange(1_500, 25_000)
+        customer = f"cus-{rng.randrange(100_000):05d}"
+        promo_code = link_id = None
         r = rng.random()
         if r < 0.45:
-            event["promo_code"] = c.promo[influencer].lower()
+            promo_code = c.promo[influencer].lower()
         elif r < 0.85:
-            event["link_id"] = c.links[influencer][0]
-        return self._record("orders", c.cid, event, t_us)
+            link_id = c.links[influencer][0]
+        event = build.order(
+            event_id, t_us, c.cid, order_id=f"ord-{self._seq:09d}", amount_minor=amount,
+            currency="EUR", promo_code=promo_code, link_id=link_id, customer_id=customer,
+        )
+        return self._record(event, t_us)
 
     def _review(self, c: _Campaign, t_us: int) -> Record:
         rng = self.rng
         post_id, influencer = c.posts[rng.randrange(len(c.posts))]
-        event = self._base("content_review", c.cid, t_us)
+        event_id = self._event_id()
         criteria = rng.sample(CRITERIA, rng.randint(1, 6))
-        event.update(
-            post_id=post_id,
-            influencer_id=influencer,
+        event = build.content_review(
+            event_id, t_us, c.cid, post_id=post_id, influencer_id=influencer,
             reviewer_id=f"rev-{rng.randrange(5)}",
             scores={name: rng.randint(1, 5) for name in criteria},
         )
-        return self._record("content-reviews", c.cid, event, t_us)
+        return self._record(event, t_us)

@@ -90,38 +90,15 @@ def _parser() -> argparse.ArgumentParser:
         "simulate",
         help="send realistic simulated campaigns to Kafka, or write them to a file",
         description="Generate influencer campaigns (rosters, posts, interactions with a "
-        "Weibull decay, clicks, orders, reviews) plus configurable shares of duplicates, late "
-        "events, bot clicks and invalid records. Deterministic for a given --seed and --start.",
+        "Weibull decay or platform snapshots on the insights tools' polling schedule, clicks, "
+        "orders and refunds, sign-ups and installs, reviews, brand-lift survey answers) plus "
+        "configurable shares of duplicates, late events, bot clicks and invalid records, and "
+        "on request the problems that fire each campaign alert. Deterministic for a given "
+        "--seed and --start.",
     )
-    simulate.add_argument(
-        "--to", default="kafka", metavar="kafka|FILE.jsonl",
-        help="'kafka' (default; KAFKA_BOOTSTRAP, topic names from the environment) or a "
-        "JSON Lines file in the replay format ('-' for stdout)",
-    )
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--campaigns", type=int, default=3, metavar="N",
-                          help="campaigns; objectives cycle awareness, engagement, conversion")
-    simulate.add_argument("--influencers", type=int, default=8, metavar="N",
-                          help="influencers per campaign")
-    simulate.add_argument("--max-tier", choices=("nano", "micro", "mid", "macro", "mega"),
-                          default="mega", help="largest influencer tier in the rosters")
-    simulate.add_argument("--days", type=float, default=5.0, help="campaign length")
-    simulate.add_argument("--duration-s", type=float, metavar="S",
-                          help="simulated seconds to generate (default: the whole campaign)")
-    simulate.add_argument("--events", type=int, metavar="N", help="stop after N records")
-    simulate.add_argument("--start", metavar="TIME",
-                          help="launch time, e.g. 2025-03-01T09:00:00Z (default: so that the "
-                          "simulated clock ends at now)")
-    simulate.add_argument("--speed", type=float, default=1.0, metavar="N",
-                          help="Kafka: simulated seconds per wall second (1 = real time)")
-    simulate.add_argument("--rate", type=float, metavar="EVENTS_PER_S",
-                          help="Kafka: at most this many records per second")
-    simulate.add_argument("--duplicates", type=float, default=0.02, metavar="SHARE")
-    simulate.add_argument("--late", type=float, default=0.01, metavar="SHARE")
-    simulate.add_argument("--bots", type=float, default=0.08, metavar="SHARE",
-                          help="share of clicks from bots and link-preview fetchers")
-    simulate.add_argument("--invalid", type=float, default=0.005, metavar="SHARE")
-    simulate.add_argument("--id-prefix", default="sim-", help="campaign id prefix")
+    from streams.simulate import add_arguments  # noqa: PLC0415 (its options live with it)
+
+    add_arguments(simulate)
     republish = commands.add_parser(
         "republish",
         help="make the running workers write campaigns' KPI sets into Redis again",

@@ -460,14 +460,15 @@ _ALERT_DOCS: Final = {
     "trend_baseline_hours": "Hours before the last one that kpi_drop/kpi_spike compare with (24).",
     "trend_min_hours": "Fewer hours of history than this: no trend judged (6).",
     "trend_min_per_hour": "A baseline (or a spike) below this count is too few events (30).",
-    "drop_below": "kpi_drop: the last hour under this share of its baseline (0.5).",
+    "drop_below": "kpi_drop: the last hour under this share of its baseline (0.25).",
     "spike_above": "kpi_spike: the last hour over this multiple of its baseline (3).",
     "silent_after_s": "feed_silent: in flight and no event for this many seconds (1800).",
     "bot_share_above": "bot_clicks: a link's bot-click share above this (0.15) ...",
     "bot_min_clicks": "... with at least this many clicks (50).",
     "leaked_min_orders": "leaked_code: this many code orders with no click (5).",
     "budget_after_share": "Alert on budget only after this share of the schedule (0.10).",
-    "budget_ahead_factor": "budget_ahead: budget used over this times the elapsed share (1.2).",
+    "budget_ahead_margin": "budget_ahead: budget used more than this ahead of the elapsed share, "
+                           "or over budget (0.5).",
 }
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable("KAFKA_BOOTSTRAP", "kafka_bootstrap", _bootstrap, "host:port[,host:port...]",

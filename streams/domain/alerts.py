@@ -50,14 +50,18 @@ class AlertRules:
     trend_baseline_hours: int = 24  # the trailing hours an hour is compared with
     trend_min_hours: int = 6  # fewer hours of history: no trend judged
     trend_min_per_hour: int = 30  # a baseline (or a spike) under this many: too few events
-    drop_below: float = 0.5  # the last hour under half its baseline: a drop
+    # The last hour under a quarter of its baseline: a drop. (A post's natural decay alone
+    # puts an hour at 0.3-0.5 of its trailing day.)
+    drop_below: float = 0.25
     spike_above: float = 3.0  # over three times its baseline: a spike
     silent_after_s: float = 1800.0  # in flight and no event for 30 minutes
     bot_share_above: float = 0.15  # domain notes: bots are a few to ~15 % of raw clicks
     bot_min_clicks: int = 50
     leaked_min_orders: int = 5  # code orders with no click from the code's influencer
     budget_after_share: float = 0.10
-    budget_ahead_factor: float = 1.2  # budget used over 1.2 times the elapsed share
+    # Budget used more than this ahead of the elapsed share (influencer spend is front-loaded:
+    # posts are paid when they go live), or over the whole budget before the end.
+    budget_ahead_margin: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,12 +271,12 @@ def _budget(view: CampaignView, rules: AlertRules) -> Iterable[Firing]:
     used = view.totals.get("budget_used")
     if elapsed is None or not isinstance(used, int | float) or elapsed < rules.budget_after_share:
         return
-    if elapsed < 1 and used > rules.budget_ahead_factor * elapsed:
+    if elapsed < 1 and (used > 1 or used > elapsed + rules.budget_ahead_margin):
         yield Firing(
-            BUDGET_AHEAD, "campaign", view.campaign_id, CRITICAL if used >= 1 else WARNING,
+            BUDGET_AHEAD, "campaign", view.campaign_id, CRITICAL if used > 1 else WARNING,
             f"{used:.0%} of the budget is spent after {elapsed:.0%} of the schedule",
             {"budget_used": round(float(used), 6), "elapsed_share": round(elapsed, 6),
-             "threshold": rules.budget_ahead_factor},
+             "threshold": rules.budget_ahead_margin},
         )
 
 

@@ -75,7 +75,7 @@ def hourly(values: list[int], last: int) -> dict[int, int]:
     return series
 
 
-@pytest.mark.parametrize(("last", "drop", "spike"), [(49, True, False), (50, False, False),
+@pytest.mark.parametrize(("last", "drop", "spike"), [(24, True, False), (25, False, False),
                                                      (301, False, True), (300, False, False)])
 def test_trend_rules_compare_the_last_hour_with_the_day_before(
     last: int, drop: bool, spike: bool
@@ -108,9 +108,14 @@ def test_a_leaked_code_is_code_orders_without_clicks(orders: int, clicks: int, f
     assert ((LEAKED_CODE, "i1") in rules_fired(v)) is fired
 
 
-@pytest.mark.parametrize(("used", "fired"), [(0.61, True), (0.60, False)])
-def test_budget_ahead_of_the_schedule(used: float, fired: bool) -> None:
-    v = view(totals={"budget_used": used})  # half the schedule: 1.2 x 0.5 = 0.6
+@pytest.mark.parametrize(("now_days", "used", "fired"), [
+    (5, 1.01, True),  # over budget before the end
+    (2, 0.71, True),  # 20 % of the schedule, 71 % spent: more than 0.5 ahead
+    (2, 0.70, False),
+    (5, 1.00, False),
+])
+def test_budget_ahead_of_the_schedule(now_days: int, used: float, fired: bool) -> None:
+    v = view(now_us=START + now_days * DAY, totals={"budget_used": used})
     assert ((BUDGET_AHEAD, "c1") in rules_fired(v)) is fired
 
 
