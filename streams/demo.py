@@ -12,9 +12,12 @@ What it does, in order:
    launched together, on an accelerated clock;
 4. refreshes a terminal view every second (a snapshot every few seconds when stdout is not a
    terminal): per campaign, its objective's headline KPIs, target progress and pacing, top
-   influencers from the Redis leaderboards; pipeline health from the worker's ``/metrics``;
-5. after Ctrl-C (or ``DEMO_SECONDS``) stops the simulator, prints a last snapshot, stops the
-   worker and exits 0.
+   influencers from the Redis leaderboards, brand lift and open alerts (the simulator injects a
+   bot flood and a leaked promo code); pipeline health from the worker's ``/metrics``; the
+   live web view runs alongside (``DEMO_WEB_PORT``, default 8080; its URL is printed);
+5. after Ctrl-C (or ``DEMO_SECONDS``) stops the simulator, prints a last snapshot, writes
+   every campaign's report (HTML and PDF, in ``DEMO_REPORTS_DIR``), stops the worker and
+   exits 0.
 
 Campaigns of different objectives are shown in separate sections and never ranked together.
 """
@@ -40,46 +43,28 @@ from redis.asyncio import Redis
 
 from streams.config import Settings
 from streams.connections import kafka_options, redis_client
-from streams.domain.kpis import COST_KPIS
-from streams.kpi_view import format_value, read_stored
+from streams.domain.objectives import (
+    LEADERBOARD_BY_OBJECTIVE,
+    headline_kpis,
+    lower_is_better,
+    pacing,
+)
+from streams.domain.vocabulary import OBJECTIVES, QUESTIONS
+from streams.kpi_view import Alert, read_alerts, read_stored
+from streams.report.formatting import Formatter, short_label
 from streams.simulate import CampaignPlan, SimConfig, default_start_us, iso, plan
 from streams.sinks.redis import leaderboard_key, redacted_url
+from streams.web.server import RunningWebView, start_web_view
 
 DEFAULT_SPEED: Final = 900.0  # 15 simulated minutes per second
 DEFAULT_RATE: Final = 5000.0  # records per second, all campaigns together
 _SNAPSHOT_EVERY_S: Final = 5.0
 _SEED: Final = 2026
 _LOG_DIR: Final = Path(".local/logs")
-
-# What each objective is judged on (domain notes): (KPI, label) in display order.
-HEADLINES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
-    "awareness": (
-        ("reach", "reach"), ("impressions", "impressions"), ("frequency", "frequency"),
-        ("cpm_minor", "CPM"), ("potential_reach", "potential reach"),
-    ),
-    "engagement": (
-        ("engagements", "engagements"), ("engagement_rate_by_reach", "ER/reach"),
-        ("engagement_rate_by_followers", "ER/followers"),
-        ("engagement_rate_by_views", "ER/views"), ("cpe_minor", "CPE"),
-    ),
-    "conversion": (
-        ("clicks_valid", "valid clicks"), ("ctr", "CTR"), ("orders", "orders"),
-        ("revenue_minor", "revenue"), ("cpa_minor", "CPA"), ("roas", "ROAS"),
-        ("conversion_rate", "conv. rate"),
-    ),
-}
-LEADERBOARD_BY_OBJECTIVE: Final = {
-    "awareness": "reach", "engagement": "engagements", "conversion": "revenue_minor",
-}
-_MONEY_KPIS: Final = frozenset(
-    {"cpm_minor", "cpe_minor", "cpc_minor", "cpa_minor", "revenue_minor", "spend_minor",
-     "aov_minor"}
-)
-# Counters accumulate over the campaign: their progress is paced against elapsed time.
-_CUMULATIVE: Final = frozenset(
-    {"reach", "impressions", "engagements", "clicks_valid", "orders", "revenue_minor"}
-)
-_CURRENCY_SIGNS: Final = {"EUR": "€", "USD": "$", "GBP": "£"}
+# |z| at or above this: a brand lift significant at 95 % (two-sided).
+_Z_95: Final = 1.96
+# The problems the demo's simulator injects, so that alerts fire (and clear) while it runs.
+_PROBLEMS: Final = ("bot-flood:4%+3h@3", "leaked-code:8%@3")
 
 
 class DemoError(Exception):
@@ -99,6 +84,8 @@ class DemoOptions:
     run_id: str
     demo_id: str
     log_dir: Path
+    web_port: int  # DEMO_WEB_PORT: the live web view (0: any free port)
+    reports_dir: Path  # DEMO_REPORTS_DIR: the reports written at the end
 
     @property
     def metrics_url(self) -> str:
@@ -169,6 +156,8 @@ def options_from_env(
         run_id=run_id,
         demo_id=demo_id,
         log_dir=Path(env.get("DEMO_LOG_DIR", str(_LOG_DIR))),
+        web_port=int(env.get("DEMO_WEB_PORT", "8080")),
+        reports_dir=Path(env.get("DEMO_REPORTS_DIR", str(Path(".local") / demo_id / "reports"))),
     )
 
 
@@ -239,6 +228,7 @@ class CampaignView:
     kpis: dict[str, object] = field(default_factory=dict)
     top: list[tuple[str, float]] = field(default_factory=list)
     event_time_us: int | None = None  # the latest 1-minute window's end seen in Redis
+    alerts: list[Alert] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -315,7 +305,8 @@ async def read_campaigns(client: Redis, plans: list[CampaignPlan]) -> list[Campa
         stored = await read_stored(client, campaign.campaign_id)
         if stored is not None:
             view.kpis = stored.kpis
-        board = leaderboard_key(campaign.campaign_id, LEADERBOARD_BY_OBJECTIVE[campaign.objective])
+        view.alerts, _ = await read_alerts(client, campaign.campaign_id)
+        board = leaderboard_key(campaign.campaign_id, _ranked_by(campaign.objective, view.kpis))
         pairs: Any = await client.zrevrange(board, 0, 2, withscores=True)
         view.top = [
             (member.decode() if isinstance(member, bytes) else str(member), float(score))
@@ -331,23 +322,16 @@ async def read_campaigns(client: Redis, plans: list[CampaignPlan]) -> list[Campa
 # Rendering
 
 
-def money(minor: float, currency: str) -> str:
-    """Minor units as money: €1,234.56."""
-    sign = _CURRENCY_SIGNS.get(currency, currency + " ")
-    return f"{sign}{minor / 100:,.2f}"
+def _ranked_by(objective: str, kpis: Mapping[str, object]) -> str:
+    """The leaderboard of the objective that the campaign's figures fill.
 
-
-def show(name: str, value: object, currency: str) -> str:
-    """A KPI for the view."""
-    if value is None:
-        return "-"
-    if name in _MONEY_KPIS and isinstance(value, int | float):
-        return money(value, currency)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if name == "roas" and isinstance(value, float):
-        return f"{value:.2f}x"
-    return format_value(name, value)
+    ``reach_sum`` when its posts are tracked by platform snapshots (whose reach never
+    enters distinct reach).
+    """
+    for kpi in LEADERBOARD_BY_OBJECTIVE.get(objective, ("engagements",)):
+        if kpis.get(kpi):
+            return kpi
+    return LEADERBOARD_BY_OBJECTIVE.get(objective, ("engagements",))[0]
 
 
 def _bar(share: float, width: int = 20) -> str:
@@ -356,9 +340,9 @@ def _bar(share: float, width: int = 20) -> str:
 
 
 def render_campaign(view: CampaignView) -> list[str]:
-    """The lines of one campaign."""
+    """The lines of one campaign: headline KPIs, targets and pacing, brand lift, alerts."""
     campaign, kpis = view.plan, view.kpis
-    currency = campaign.currency
+    fmt = Formatter(campaign.currency)
     length = campaign.ends_us - campaign.starts_us
     elapsed = None
     if view.event_time_us is not None:
@@ -369,63 +353,91 @@ def render_campaign(view: CampaignView) -> list[str]:
         else "no events yet"
     )
     lines = [f"  {campaign.name}  [{campaign.campaign_id}]  {when}"]
-    cells = [
-        f"{label} {show(name, kpis.get(name), currency)}"
-        for name, label in HEADLINES[campaign.objective]
-    ]
+    cells = []
+    for name in headline_kpis(campaign.objective):
+        value = kpis.get(name)
+        if name == "conversions_by_action":
+            if isinstance(value, dict) and value:
+                by_action = ", ".join(f"{action} {count}" for action, count in value.items())
+                cells.append(f"by action: {by_action}")
+            continue
+        cells.append(f"{short_label(name)} {fmt.kpi(name, value)}")
     lines.append("    " + " | ".join(cells))
-    spend = kpis.get("spend_minor")
-    budget_used = kpis.get("budget_used")
     lines.append(
-        f"    spend {show('spend_minor', spend, currency)} of "
-        f"{money(campaign.budget_minor, currency)}"
-        + (f" ({format_value('budget_used', budget_used)})" if budget_used is not None else "")
-        + f" | posts {show('posts', kpis.get('posts'), currency)}"
-        + f" | content score {show('content_score', kpis.get('content_score'), currency)}"
-        + f" | duplicates {show('d', kpis.get('duplicate_events', 0), currency)}"
-        + f" | late {show('l', kpis.get('late_events', 0), currency)}"
+        f"    spend {fmt.kpi('spend_minor', kpis.get('spend_minor'))} of "
+        f"{fmt.money(campaign.budget_minor)} ({fmt.share(_float(kpis.get('budget_used')))})"
+        f" | posts {fmt.kpi('posts', kpis.get('posts'))}"
+        f" | content score {fmt.kpi('content_score', kpis.get('content_score'))}"
+        f" | duplicates {fmt.kpi('duplicate_events', kpis.get('duplicate_events', 0))}"
+        f" | late {fmt.kpi('late_events', kpis.get('late_events', 0))}"
+        f" | stale snapshots {fmt.kpi('stale_snapshots', kpis.get('stale_snapshots', 0))}"
     )
     progress = kpis.get("target_progress")
     progress = progress if isinstance(progress, dict) else {}
     for name, target in campaign.targets.items():
         share = progress.get(name)
-        target_text = show(name, int(target) if float(target).is_integer() else target, currency)
         if not isinstance(share, int | float):
-            lines.append(f"    target {name:<25} {target_text:>14}  (no value yet)")
+            lines.append(f"    target {name:<25} {fmt.kpi(name, target):>14}  (no value yet)")
             continue
-        if name in COST_KPIS:
-            verdict = "under target: good" if share <= 1 else "over target"
-            pace = f"{share:.2f}x target ({verdict})"
-        elif name in _CUMULATIVE and elapsed:
-            ratio = share / elapsed
-            pace = f"pace {ratio:.2f}x ({'on track' if ratio >= 1 else 'behind'})"
-        else:
-            pace = "at target" if share >= 1 else "below target"
+        standing = pacing(name, float(share), elapsed)
+        # A cost KPI is met at or below its target: the bar fills as the cost comes down.
+        filled = (1 / share if share > 0 else 1.0) if lower_is_better(name) else share
         lines.append(
-            f"    target {name:<25} {target_text:>14}  [{_bar(share)}] {share * 100:6.1f}%  {pace}"
+            f"    target {name:<25} {fmt.kpi(name, target):>14}  [{_bar(filled)}] "
+            f"{share * 100:6.1f}%{' (lower is better)' if lower_is_better(name) else ''}  "
+            f"{standing.status or ''}"
+            + (f" (pace {standing.pace:.2f})" if standing.pace is not None else "")
         )
+    lift = kpis.get("brand_lift")
+    if isinstance(lift, dict) and lift:
+        lines.append("    brand lift (exposed vs control, answers in force):")
+        for question in QUESTIONS:
+            entry = lift.get(question)
+            if not isinstance(entry, dict):
+                continue
+            z = entry.get("z")
+            verdict = (
+                "significant at 95 %" if isinstance(z, float) and abs(z) >= _Z_95
+                else "not significant"
+            )
+            lines.append(
+                f"      {question:<13} {entry.get('exposed_positive')}/{entry.get('exposed')} vs "
+                f"{entry.get('control_positive')}/{entry.get('control')}  lift "
+                f"{fmt.share(_float(entry.get('lift')))}  z "
+                f"{'-' if z is None else f'{z:.2f}'}  {verdict}"
+            )
     if view.top:
-        kpi = LEADERBOARD_BY_OBJECTIVE[campaign.objective]
+        kpi = _ranked_by(campaign.objective, kpis)
         tiers = {inf.influencer_id: inf.tier for inf in campaign.influencers}
         ranked = ", ".join(
-            f"{n}. {member} ({tiers.get(member, '?')}) {show(kpi, _num(score), currency)}"
+            f"{n}. {member} ({tiers.get(member, '?')}) {fmt.kpi(kpi, _num(score))}"
             for n, (member, score) in enumerate(view.top, start=1)
         )
         lines.append(f"    top influencers by {kpi}: {ranked}")
+    for alert in view.alerts:
+        mark = "ALERT" if alert.state == "open" else "cleared"
+        lines.append(f"    {mark} {alert.severity} {alert.rule} ({alert.scope} "
+                     f"{alert.scope_id}): {alert.message}")
     return lines
 
 
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
 def _num(score: float) -> float | int:
+    """A leaderboard score (a double) as the KPI's type."""
     return int(score) if score.is_integer() else score
 
 
 def render(options: DemoOptions, views: list[CampaignView], health: Health,
-           elapsed_s: float, pids: Mapping[str, int]) -> str:
+           elapsed_s: float, pids: Mapping[str, int], *, web_url: str | None = None) -> str:
     """The whole view, as text."""
     s = options.settings
     lines = [
         f"Campaign KPI Streams - live demo   running {elapsed_s:5.0f}s   "
         f"clock x{options.speed:g}, at most {options.rate:,.0f} events/s   (Ctrl-C to stop)",
+        f"  web view    {web_url or '(starting)'}   (open it in a browser: it updates by itself)",
         f"  Redis       {redacted_url(s.redis_url)}   "
         f"(campaign-kpi kpis <campaign> with REDIS_URL={redacted_url(s.redis_url)})",
         f"  Prometheus  {options.prometheus_url or '(PROMETHEUS_URL not set)'}   "
@@ -446,7 +458,7 @@ def render(options: DemoOptions, views: list[CampaignView], health: Health,
         if health.prometheus_up is not None:
             pipeline += f" | Prometheus scrape {'up' if health.prometheus_up else 'not yet'}"
     lines += ["", f"Pipeline: {pipeline}"]
-    for objective in ("awareness", "engagement", "conversion"):
+    for objective in OBJECTIVES:
         group = [view for view in views if view.plan.objective == objective]
         if not group:
             continue
@@ -511,6 +523,7 @@ def _simulator_command(options: DemoOptions) -> list[str]:
         "--days", str(sim.days), "--start", iso(sim.start_us),
         "--speed", str(options.speed), "--rate", str(options.rate),
         "--id-prefix", sim.id_prefix,
+        *(arg for problem in _PROBLEMS for arg in ("--problem", problem)),
     ]
 
 
@@ -519,6 +532,7 @@ async def run(options: DemoOptions, out: TextIO, stop: asyncio.Event) -> int:
     check_services(options)
     client = redis_client(options.settings)
     children: list[Child] = []
+    web: RunningWebView | None = None
     try:
         try:
             await client.ping()
@@ -543,7 +557,13 @@ async def run(options: DemoOptions, out: TextIO, stop: asyncio.Event) -> int:
         children.append(Child("simulator", _simulator_command(options), env,
                               log_dir / "demo-simulator.log"))
         plans = plan(options.sim)
-        previous = await _loop(options, client, plans, children, out, stop=stop)
+        web = await start_web_view(
+            options.settings,
+            replace(options.settings.web, port=options.web_port,
+                    reports_dir=str(options.reports_dir)),
+        )
+        print(f"demo: live web view at {web.url}", file=sys.stderr, flush=True)
+        previous = await _loop(options, client, plans, children, out, stop=stop, web_url=web.url)
         simulator, worker = children[1], children[0]
         simulator.stop(5)
         if not worker.running():
@@ -557,12 +577,20 @@ async def run(options: DemoOptions, out: TextIO, stop: asyncio.Event) -> int:
         pids = {child.name: child.pid for child in children}
         with contextlib.suppress(OSError):  # a terminal already gone
             out.write("\n--- final snapshot ---\n")
-            out.write(render(options, views, health, time.monotonic() - _started(options), pids))
+            out.write(render(options, views, health, time.monotonic() - _started(options), pids,
+                             web_url=web.url))
+            out.flush()
+        reports = await write_reports(options, plans)
+        with contextlib.suppress(OSError):
+            out.write("\nreports (HTML and PDF), also linked from the web view:\n")
+            out.writelines(f"  {path}\n" for path in reports)
             out.flush()
         return 0
     finally:
         for child in reversed(children):  # the simulator first, then the worker
             child.stop(30)
+        if web is not None:
+            await web.stop()
         await client.aclose()
         if children:
             print(f"demo: stopped {', '.join(f'{c.name} (pid {c.pid})' for c in children)}; "
@@ -576,9 +604,30 @@ def _started(options: DemoOptions) -> float:
     return _START.setdefault(options.run_id, time.monotonic())
 
 
+async def write_reports(options: DemoOptions, plans: list[CampaignPlan]) -> list[Path]:
+    """Each campaign's report, HTML and PDF, by ``campaign-kpi report``: the written paths."""
+    options.reports_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for campaign in plans:
+        html = options.reports_dir / f"report-{campaign.campaign_id}.html"
+        pdf = html.with_suffix(".pdf")
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "streams.cli", "report", campaign.campaign_id,
+             "--out", str(html), "--pdf", str(pdf)],
+            env=options.env(), capture_output=True, text=True, check=False,
+        )
+        if done.returncode == 0:
+            written += [html, pdf]
+        else:
+            print(f"demo: the report of {campaign.campaign_id} failed: {done.stderr.strip()}",
+                  file=sys.stderr)
+    return written
+
+
 async def _loop(options: DemoOptions, client: Redis, plans: list[CampaignPlan],
-                children: list[Child], out: TextIO, *, stop: asyncio.Event
-                ) -> tuple[float, float] | None:
+                children: list[Child], out: TextIO, *, stop: asyncio.Event,
+                web_url: str | None = None) -> tuple[float, float] | None:
     """Refresh the view until stopped; the last (time, processed) reading."""
     started = _started(options)
     tty = out.isatty()
@@ -603,12 +652,13 @@ async def _loop(options: DemoOptions, client: Redis, plans: list[CampaignPlan],
         views = await read_campaigns(client, plans)
         ticks += 1
         if tty:
-            out.write("\x1b[H\x1b[2J" + render(options, views, health, now - started, pids))
+            out.write("\x1b[H\x1b[2J" + render(options, views, health, now - started, pids,
+                                                 web_url=web_url))
             out.flush()
         elif now - last_snapshot >= _SNAPSHOT_EVERY_S:
             last_snapshot = now
             out.write(f"\n--- snapshot at {now - started:.0f}s ---\n")
-            out.write(render(options, views, health, now - started, pids))
+            out.write(render(options, views, health, now - started, pids, web_url=web_url))
             out.flush()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from streams.domain.kpis import COST_KPIS
+from streams.domain.kpis import CONTENT_SCORES, COST_KPIS, RATIOS
 from streams.domain.vocabulary import OBJECTIVES
 
 AWARENESS, ENGAGEMENT, CONVERSION = OBJECTIVES
@@ -57,6 +57,16 @@ LEADERBOARD_BY_OBJECTIVE: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# KPIs judged by their level, not by how far they have accrued: the rates of one result to
+# another (engagement rates, CTR, conversion and action rates, frequency, order value) and the
+# content scores stay about the same while a campaign runs, so their pace is their progress.
+# Counters accrue, and so do the KPIs over spend (costs, ROAS): the spend is booked as posts go
+# live, the results come in over the schedule.
+LEVEL_KPIS: Final[frozenset[str]] = frozenset(
+    {r.name for r in RATIOS if "spend_minor" not in (r.numerator, r.denominator)}
+    | set(CONTENT_SCORES)
+)
+
 # A pace below this is "behind": the factor of the Prometheus pacing alerts
 # (deploy/prometheus/rules, CampaignKpiBehindTargetPace / CostAboveTargetPace), so the report,
 # the alerts and the live view call the same campaigns behind.
@@ -98,12 +108,14 @@ def pace(kpi: str, progress: float, elapsed: float) -> float | None:
 
     For a KPI where higher is better, results are expected to grow with time: pace is
     ``progress / elapsed``. For a cost KPI (spend over results) the expected value shrinks as
-    results come in: pace is ``1 / (progress * elapsed)``. Either way, above 1 is ahead and
-    below 1 behind. None before the start (nothing can be judged yet); a cost of 0 is
-    infinitely good.
+    results come in: pace is ``1 / (progress * elapsed)``. A rate (:data:`LEVEL_KPIS`) does
+    not accrue: its pace is its progress. Either way, above 1 is ahead and below 1 behind.
+    None before the start (nothing can be judged yet); a cost of 0 is infinitely good.
     """
     if elapsed <= 0:
         return None
+    if kpi in LEVEL_KPIS:
+        return progress
     if lower_is_better(kpi):
         return float("inf") if progress <= 0 else 1.0 / (progress * elapsed)
     return progress / elapsed

@@ -6,6 +6,7 @@ it too). A missing promtool FAILS these tests: a green run must mean the rules w
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+from streams.domain.kpis import COST_KPIS, KPI_NAMES
+from streams.domain.objectives import LEVEL_KPIS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
@@ -33,12 +37,20 @@ EXPECTED_ALERTS = {
     "CampaignKpiEventLagP99High",
     "CampaignKpiBehindTargetPace",
     "CampaignKpiCostAboveTargetPace",
+    "CampaignKpiRateBelowTarget",
 }
 SEVERITIES = {"critical", "warning", "info"}
 CAMPAIGN_ALERTS = {
     "CampaignKpiStaleCampaignData",
     "CampaignKpiBehindTargetPace",
     "CampaignKpiCostAboveTargetPace",
+    "CampaignKpiRateBelowTarget",
+}
+# Which target KPIs each pacing alert reads: the domain's own split (streams.domain.objectives).
+PACING_SELECTS = {
+    "CampaignKpiBehindTargetPace": KPI_NAMES - COST_KPIS - LEVEL_KPIS,
+    "CampaignKpiCostAboveTargetPace": COST_KPIS,
+    "CampaignKpiRateBelowTarget": LEVEL_KPIS,
 }
 
 
@@ -142,3 +154,19 @@ def test_compose_mounts_the_rules_next_to_the_config() -> None:
     volumes = compose["services"]["prometheus"]["volumes"]
     assert "./deploy/prometheus/prometheus.docker.yml:/etc/prometheus/prometheus.yml:ro" in volumes
     assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in volumes
+
+
+def _selects(expr: str) -> set[str]:
+    """The KPI names the `kpi` matchers of an expression let through (regexes are anchored)."""
+    matchers = re.findall(r'kpi(=~|!~)"([^"]+)"', expr)
+    assert matchers, expr
+    return {
+        name for name in KPI_NAMES
+        if all(bool(re.fullmatch(rx, name)) == (op == "=~") for op, rx in matchers)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(PACING_SELECTS))
+def test_pacing_alerts_read_the_domains_kpi_split(name: str) -> None:
+    """The rules judge each target KPI the way the report, the alerts and the web view do."""
+    assert _selects(_alerts()[name]["expr"]) == PACING_SELECTS[name]

@@ -25,6 +25,31 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+# What each objective's section must show, non-zero (the labels of the terminal view).
+HEADLINES = {
+    # Its posts are tracked by platform snapshots, whose reach is summed, not distinct.
+    "AWARENESS": ("reach (sum)", "impressions"),
+    "ENGAGEMENT": ("engagements",),
+    "CONVERSION": ("valid clicks", "orders"),
+}
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The text of each `== OBJECTIVE campaigns` section, in order."""
+    parts = re.split(r"^== (\w+) campaigns.*==$", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _check_reports(stdout: str) -> None:
+    """The paths printed at the end are real reports: one HTML and one PDF per campaign."""
+    reports = [Path(p) for p in re.findall(r"^  (\S+\.(?:html|pdf))$", stdout, re.MULTILINE)]
+    assert sorted(p.suffix for p in reports) == [".html"] * 3 + [".pdf"] * 3, stdout[-2000:]
+    for report in reports:
+        assert report.stat().st_size > 1000, report
+        head = report.read_bytes()[:64]
+        assert head.startswith(b"%PDF-") if report.suffix == ".pdf" else b"<!" in head, report
+
+
 def _logs(folder: Path) -> str:
     return "\n".join(
         f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
@@ -50,6 +75,8 @@ async def test_demo_runs_shows_the_three_campaigns_and_cleans_up(
         "DEMO_REDIS_DB": "3",
         "DEMO_LOG_DIR": str(tmp_path),
         "KPI_WEB_PORT": str(free_port()),  # 16066 may be taken by a `make demo` running
+        "DEMO_WEB_PORT": "0",
+        "DEMO_REPORTS_DIR": str(tmp_path / "reports"),
     }
     started = time.monotonic()
     try:
@@ -68,23 +95,23 @@ async def test_demo_runs_shows_the_three_campaigns_and_cleans_up(
     assert done.returncode == 0, f"{done.stderr}\n{done.stdout[-3000:]}\n{_logs(tmp_path)}"
     assert took < DEMO_SECONDS + 30
 
-    final = done.stdout.rpartition("--- final snapshot ---")[2]
-    assert final, done.stdout[-3000:]
-    for objective in ("awareness", "engagement", "conversion"):
-        assert f"[{demo_id}-0" in final
-        assert f"== {objective.upper()} campaigns" in final
-    # Every campaign shows live, non-zero headline KPIs.
-    reach = re.search(r"\breach ([\d,]+) \|", final)
-    engagements = re.search(r"\bengagements ([\d,]+) \|", final)
-    clicks = re.search(r"\bvalid clicks ([\d,]+) \|", final)
-    assert reach, final
-    assert engagements, final
-    assert clicks, final
-    assert int(reach.group(1).replace(",", "")) > 0
-    assert int(engagements.group(1).replace(",", "")) > 0
-    assert int(clicks.group(1).replace(",", "")) > 0
-    assert "top influencers by reach: 1. " in final
+    marker = "--- final snapshot ---"
+    assert marker in done.stdout, done.stdout[-3000:]
+    final = done.stdout.split(marker)[-1]
     assert "Pipeline: events/s" in final
+    sections = _sections(final)
+    assert list(sections) == ["AWARENESS", "ENGAGEMENT", "CONVERSION"], final
+    # Each objective's section shows its own campaign and its own headline KPIs, live.
+    for objective, headline in HEADLINES.items():
+        section = sections[objective]
+        assert f"[{demo_id}-" in section, section
+        for label in headline:
+            value = re.search(rf"(?:^\s*|\| ){re.escape(label)} ([\d,.]+)", section, re.MULTILINE)
+            assert value, f"{label!r} missing for {objective}:\n{section}"
+            assert float(value.group(1).replace(",", "")) > 0, f"{label} is 0:\n{section}"
+        assert "top influencers by " in section, section
+    # The reports were written, HTML and PDF, one pair per campaign.
+    _check_reports(done.stdout)
 
     # Nothing left running.
     pids = [int(pid) for pid in re.findall(r"(?:worker|simulator) pid (\d+)", done.stdout)]

@@ -13,6 +13,7 @@ from streams.domain.objectives import (
     BEHIND,
     BEHIND_BELOW,
     HEADLINE_KPIS,
+    LEVEL_KPIS,
     MET,
     MISSED,
     NOT_STARTED,
@@ -70,6 +71,20 @@ def test_pace_of_a_cost_is_inverted() -> None:
     assert pace("cpm_minor", 2.0, 0.5) == 1.0
     assert pace("cpm_minor", 1.0, 1.0) == 1.0
     assert pace("cpm_minor", 0.0, 0.5) == math.inf
+
+
+def test_a_rate_is_paced_by_its_level_not_by_the_schedule() -> None:
+    # An engagement rate at 70 % of its target is behind whenever it is read: it does not
+    # grow with time the way engagements do.
+    for elapsed in (0.1, 0.5, 0.9):
+        assert pace("engagement_rate_by_reach", 0.7, elapsed) == 0.7
+        assert pacing("ctr", 0.7, elapsed).status == "behind"
+    assert pace("engagement_rate_by_reach", 0.7, 0.0) is None
+    assert pacing("content_score", 1.0, 0.5).status == "on track"
+    # Ratios over spend accrue like counters: revenue comes in on spend booked early.
+    assert pace("roas", 0.25, 0.5) == 0.5
+    assert {"ctr", "frequency", "aov_minor", "content_score"} <= LEVEL_KPIS
+    assert not {"roas", "roas_net", "cpm_minor", "reach", "budget_used"} & LEVEL_KPIS
 
 
 def test_pacing_matches_the_prometheus_alert_factor() -> None:
