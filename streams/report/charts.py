@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Final, cast
@@ -36,6 +37,9 @@ def _scaled(name: str, value: object, money_divisor: float) -> float | None:
         return float(value) / money_divisor
     return float(value)
 
+# Where an SVG element id is defined or referred to.
+_ID_REFERENCE: Final = re.compile(r'(\bid="|url\(#|href="#)')
+
 
 def _unit(name: str, currency: str | None) -> str:
     if name in PERCENT_KPIS:
@@ -52,7 +56,11 @@ def _svg(figure: Figure, salt: str) -> str:
     with mpl.rc_context(cast(Any, {"svg.hashsalt": salt})):
         figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    # The hash salt only reaches clip paths; group ids (`line2d_1`, ...) count per figure, so
+    # they are prefixed too: ids must be unique in the page that holds every chart.
+    prefix = re.sub(r"[^A-Za-z0-9-]", "-", salt)
+    return _ID_REFERENCE.sub(lambda m: f"{m.group(1)}{prefix}-", text)
 
 
 def series_chart(
