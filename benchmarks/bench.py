@@ -271,6 +271,75 @@ async def run_naive(args: argparse.Namespace, prefix: str, total: int, run_dir: 
     return result
 
 
+QUIX_TOPICS = ("interactions", "clicks", "orders")
+
+
+async def run_quix(args: argparse.Namespace, prefix: str, run_dir: Path) -> Result:
+    """The Quix Streams peer (:mod:`benchmarks.quix_peer`) over its three input topics.
+
+    The clock starts at its first progress line that counts a record (start-up, topic
+    creation and the first rebalance excluded, as for the worker) and stops when its
+    consumer group has committed every record of those topics: with exactly-once, the
+    commit is the transaction that also holds its outputs and state changelogs.
+    """
+    topics = [prefix + t for t in QUIX_TOPICS]
+    total = await end_offsets(args.bootstrap, topics, PARTITIONS)
+    report = run_dir / "quix-report.jsonl"
+    group = f"{prefix}quix"
+    env = {
+        **os.environ,
+        "QUIX_BOOTSTRAP": args.bootstrap,
+        "QUIX_TOPIC_PREFIX": prefix,
+        "QUIX_APP_ID": group,
+        "QUIX_STATE_DIR": str(run_dir / "quix-state"),
+        "QUIX_GUARANTEE": args.quix_guarantee,
+        "QUIX_EMIT": args.quix_emit,
+        "QUIX_REPORT": str(report),
+    }
+    process = _spawn([sys.executable, "-m", "benchmarks.quix_peer"], env, run_dir / "quix.log")
+    offsets = GroupOffsets(args.bootstrap, group, topics, PARTITIONS)
+    await offsets.start()
+    first: dict[str, Any] | None = None
+    end: ProcSample | None = None
+    end_at = 0.0
+    deadline = time.monotonic() + args.timeout
+    next_report = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            if process.poll() is not None:
+                raise RuntimeError(f"Quix peer exited; see {run_dir / 'quix.log'}")
+            if first is None and report.exists():
+                lines = [orjson.loads(x) for x in report.read_bytes().splitlines()]
+                first = next((x for x in lines if x["events"]), None)
+            if first is None:
+                continue
+            if await offsets.committed() >= total:
+                end, end_at = sample_process(process.pid), time.time()
+                break
+            if time.monotonic() >= next_report:
+                lines = report.read_bytes().splitlines()
+                say(f"quix: ... {orjson.loads(lines[-1])['events']:,} of {total:,} records")
+                next_report = time.monotonic() + 10
+    finally:
+        await offsets.stop()
+        stop_process(process)
+    if first is None or end is None:
+        raise RuntimeError(f"Quix peer did not finish; see {run_dir / 'quix.log'}")
+    seconds = end_at - first["at"]
+    result = Result(
+        f"Quix Streams ({args.quix_guarantee})",
+        total - first["events"], seconds, end.cpu_s - first["cpu_s"], end.peak_rss_bytes,
+        f"3 of 6 topics, {args.quix_emit}()",
+    )
+    say(
+        f"quix: {total:,} records of {', '.join(QUIX_TOPICS)} committed {seconds:.1f} s after "
+        f"its first ({result.rate:,.0f}/s, {args.quix_guarantee}, windows emitted "
+        f"{args.quix_emit}())"
+    )
+    return result
+
+
 async def _events_total(session: aiohttp.ClientSession, url: str) -> float | None:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
@@ -454,6 +523,8 @@ async def run_freshness(
 
 async def cleanup(args: argparse.Namespace, prefix: str, workload: Workload) -> None:
     topics = await delete_topics(args.bootstrap, prefix)
+    # Quix Streams names its state changelogs changelog__<group>--<topic>--<store>.
+    topics += await delete_topics(args.bootstrap, f"changelog__{prefix}")
     client = aioredis.from_url(args.redis)
     try:
         keys = 0
@@ -512,6 +583,8 @@ async def main_async(args: argparse.Namespace) -> int:
         results["ceiling"] = run_ceiling(args, prefix, total)
         if not args.skip_naive:
             results["naive"] = await run_naive(args, prefix, total, run_dir)
+        if not args.skip_quix:
+            results["quix"] = await run_quix(args, prefix, run_dir)
         listener = UpdateListener(args.redis, prefix)
         await listener.start()
         run = start_worker(args, prefix, run_dir)
@@ -535,9 +608,11 @@ async def main_async(args: argparse.Namespace) -> int:
             await cleanup(args, prefix, workload)
             shutil.rmtree(run_dir / "worker-data", ignore_errors=True)
             shutil.rmtree(run_dir / "naive-data", ignore_errors=True)
+            shutil.rmtree(run_dir / "quix-state", ignore_errors=True)
     print_table(list(results.values()), fresh)
     worker = results["worker"].rate
     naive = results["naive"].rate if "naive" in results else float("nan")
+    quix = results["quix"].rate if "quix" in results else float("nan")
     p99 = fresh.quantile(0.99) if fresh is not None else float("nan")
     summary = {
         "run_id": run_id,
@@ -548,7 +623,8 @@ async def main_async(args: argparse.Namespace) -> int:
     (run_dir / "results.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     say(
         f"ratios: worker/ceiling={worker / results['ceiling'].rate:.3f} "
-        f"worker/naive={worker / naive:.2f} freshness_p99_s={p99:.2f}"
+        f"worker/naive={worker / naive:.2f} worker/quix={worker / quix:.2f} "
+        f"freshness_p99_s={p99:.2f}"
     )
     return 0
 
@@ -567,6 +643,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="background events/s during the freshness probes (default: half the worker's rate)",
     )
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-quix", action="store_true")
+    parser.add_argument(
+        "--quix-guarantee", choices=("exactly-once", "at-least-once"), default="exactly-once",
+        help="the Quix Streams peer's processing_guarantee",
+    )
+    parser.add_argument(
+        "--quix-emit", choices=("current", "final"), default="current",
+        help="the Quix Streams peer's windows: every update (current) or closed ones (final)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="per phase, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and keys")
     parser.add_argument(
