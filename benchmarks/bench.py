@@ -53,6 +53,7 @@ from benchmarks.kafka_io import (
     create_topics,
     delete_topics,
     end_offsets,
+    read_committed,
     sample_process,
 )
 from benchmarks.workload import Workload
@@ -340,6 +341,41 @@ async def run_quix(args: argparse.Namespace, prefix: str, run_dir: Path) -> Resu
     return result
 
 
+QUIX_KPIS = ("impressions", "engagements", "clicks_valid", "orders", "revenue_minor")
+
+
+async def quix_agreement(args: argparse.Namespace, prefix: str) -> str:
+    """Compare the Quix peer's last value of each campaign window with the worker's Redis hash.
+
+    Both did the job on the same input, so every window the peer emitted must hold the
+    worker's figures: the check that the peer does the same work, not less.
+    """
+    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for key, value in await read_committed(args.bootstrap, f"{prefix}quix-kpis"):
+        row = orjson.loads(value)
+        cid = (key or b"").decode()
+        latest[cid, row["window"], row["start"] // 1000] = row
+    client = aioredis.from_url(args.redis, decode_responses=True)
+    try:
+        pipe = client.pipeline(transaction=False)
+        windows = sorted(latest)
+        for cid, window, start in windows:
+            pipe.hgetall(key_for(cid, "campaign", None, window, start))
+        stored: list[dict[str, str]] = await pipe.execute()
+    finally:
+        await client.aclose()
+    differing = []
+    for where, fields in zip(windows, stored, strict=True):
+        theirs = {kpi: int(latest[where][kpi]) for kpi in QUIX_KPIS}
+        ours = {kpi: int(fields.get(kpi, 0)) for kpi in QUIX_KPIS}
+        if theirs != ours:
+            differing.append(f"{where}: quix {theirs}, worker {ours}")
+    text = f"{len(windows) - len(differing):,} of {len(windows):,} campaign windows agree"
+    for line in differing[:3]:
+        text += f"\n  {line}"
+    return text
+
+
 async def _events_total(session: aiohttp.ClientSession, url: str) -> float | None:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
@@ -590,6 +626,9 @@ async def main_async(args: argparse.Namespace) -> int:
         run = start_worker(args, prefix, run_dir)
         try:
             results["worker"] = await run_worker(args, prefix, total, run, listener)
+            if "quix" in results:
+                # Before the freshness phase: its live records land in the run's windows.
+                say(f"quix vs worker: {await quix_agreement(args, prefix)}")
             if args.freshness_seconds > 0:
                 rate = args.freshness_rate or 0.5 * results["worker"].rate
                 fresh = await run_freshness(
