@@ -518,9 +518,17 @@ class RedisSink:
             self._on_set_error(where)
 
     async def _server_ids(self) -> frozenset[str]:
-        info = await self.client.info("server")
         if self._cluster:
-            return frozenset(str(node["run_id"]) for node in cast(dict[Any, Any], info).values())
+            # A cluster client sends INFO to one node only: every master is asked, since any
+            # of them restarting (or a failover replacing it) may lose or roll back data.
+            cluster = cast(RedisCluster, self.client)
+            replies: dict[Any, Any] = await cluster.info(
+                "server", target_nodes=RedisCluster.PRIMARIES
+            )
+            # One master answers with its INFO itself, several with INFO by node name.
+            infos = [replies] if "run_id" in replies else list(replies.values())
+            return frozenset(str(info["run_id"]) for info in infos)
+        info = await self.client.info("server")
         return frozenset({str(info["run_id"])})
 
     async def _run(self, what: str, calls: Sequence[tuple[str, Call]]) -> list[Any]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.topics import ensure_topics
 
+from .redis_cluster import PrivateRedisCluster
 from .support import (
     START_HINT,
     KafkaAdmin,
@@ -67,6 +68,17 @@ def redis_url(service_addresses: ServiceAddresses) -> str:
     except ServiceUnavailableError as exc:
         pytest.fail(f"{exc}; {START_HINT}", pytrace=False)
     return service_addresses.redis_url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedisCluster]:
+    """A private 3-master Redis Cluster for the session (started here, stopped at the end)."""
+    cluster = PrivateRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
