@@ -654,3 +654,34 @@ async def test_a_restarted_cluster_master_is_reported_lost(tmp_path: Any, unique
     finally:
         await sink.stop()
         cluster.stop()
+
+
+async def test_write_waits_for_a_cluster_that_is_down(tmp_path: Any, unique_name: str) -> None:
+    """Every master away: the sink retries (as for a single Redis), then writes."""
+    cluster = PrivateRedisCluster(tmp_path / "cluster")
+    cluster.start()
+    errors: list[BaseException] = []
+    sink = RedisSink(Settings(redis_url=cluster.url, redis_cluster=True), on_error=errors.append)
+    a = f"{unique_name}-a"
+    try:
+        await sink.write(Flush([KpiSet(a, "campaign", a, "all", None, None, {"posts": 1})], NOW_MS))
+        for port in cluster.ports:
+            cluster.kill_node(port)
+        kpi_set = KpiSet(a, "campaign", a, "all", None, None, {"posts": 2})
+        write = asyncio.create_task(sink.write(Flush([kpi_set], NOW_MS + 1)))
+        await asyncio.sleep(1.5)
+        assert not write.done(), write.exception() if write.done() else None
+        assert errors, "the failed attempts are counted"
+        assert set(await sink.lost([a])) == set()  # unknown while away, not a verdict
+        for port in cluster.ports:
+            cluster.start_node(port)
+        cluster.wait_ok()
+        await asyncio.wait_for(write, 30)
+        fresh = Target(cluster.url, cluster=True).client()
+        try:
+            assert await read_kpis(fresh, a) == {"posts": 2}
+        finally:
+            await fresh.aclose()
+    finally:
+        await sink.stop()
+        cluster.stop()

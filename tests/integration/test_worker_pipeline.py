@@ -255,3 +255,22 @@ async def test_worker_on_a_redis_cluster_agrees_and_rewrites_what_a_master_lost(
     finally:
         harness.stop_all()
         admin.created.extend(harness.topic_names)
+
+
+async def test_worker_waits_for_an_absent_cluster_and_refuses_a_plain_redis(
+    harness: Harness, redis_url: str
+) -> None:
+    """KPI_REDIS_CLUSTER=true: no node answering is an outage (waited for, as for a single
+    Redis); a Redis without cluster mode is a setting to fix (exit 78, naming it)."""
+    away = harness.start_worker(
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", KPI_REDIS_CLUSTER="true"
+    )
+    refused = harness.start_worker(REDIS_URL=redis_url, KPI_REDIS_CLUSTER="true")
+    assert refused.process is not None
+    assert refused.process.wait(60) == 78, refused.log_tail()
+    assert "KPI_REDIS_CLUSTER=true" in refused.log_path.read_text()
+    await asyncio.sleep(3)
+    assert away.process is not None
+    assert away.process.poll() is None, away.log_tail()
+    assert "not reachable at start" in away.log_path.read_text()
+    assert away.stop() == 0, away.log_tail()
