@@ -1,4 +1,4 @@
-"""End-to-end benchmark: the ceiling, a naive Faust app and our worker on the same input.
+"""End-to-end benchmark: ceiling, naive Faust, Quix Streams and our worker on the same input.
 
 ``make bench`` (or ``.venv/bin/python benchmarks/bench.py [--events N]``), with the services
 of ``make services`` running. One run:
@@ -10,16 +10,21 @@ of ``make services`` running. One run:
 3. **naive Faust**: one agent per topic with a per-event Table counter
    (:mod:`benchmarks.naive_faust`), for ``--naive-seconds`` from its first event (it is too
    slow to finish); its rate is the events it processed in that time;
-4. **worker**: ``campaign-kpi worker`` (fresh app id) from the start of consumption (first
+4. **Quix Streams**: the same core job (five KPIs per campaign, 1-minute and 1-hour windows,
+   event-id dedup) written with Quix Streams (:mod:`benchmarks.quix_peer`), exactly-once, over
+   the three topics it needs, until its group committed all of them; its last value of every
+   campaign window is then compared with the worker's Redis hash;
+5. **worker**: ``campaign-kpi worker`` (fresh app id) from the start of consumption (first
    scrape of /metrics counting events) until the last flush of the input reached Redis (the
    last ``kpi:updates`` message of the run's campaigns) and the group committed all input;
-5. **freshness**: with the worker caught up, background load at half its measured rate for
+6. **freshness**: with the worker caught up, background load at half its measured rate for
    ``--freshness-seconds``, plus ten probes a second: an interaction on a post of its own,
    timed from the produce call until a ``kpi:updates`` message names the post's key.
 
 Every contender runs in a process of its own: events/s, CPU seconds per million events (from
 /proc/<pid>/stat, or getrusage inside the process) and peak RSS (VmHWM) are its own. It prints
-one line per phase, a table, and ``ratios: worker/ceiling=X worker/naive=Y freshness_p99_s=Z``.
+one line per phase, a table, and
+``ratios: worker/ceiling=X worker/naive=Y worker/quix=Q freshness_p99_s=Z``.
 Topics and Redis keys of the run are deleted at the end (``--keep`` keeps them).
 """
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import shutil
@@ -344,7 +350,7 @@ async def run_quix(args: argparse.Namespace, prefix: str, run_dir: Path) -> Resu
 QUIX_KPIS = ("impressions", "engagements", "clicks_valid", "orders", "revenue_minor")
 
 
-async def quix_agreement(args: argparse.Namespace, prefix: str) -> str:
+async def quix_agreement(args: argparse.Namespace, prefix: str) -> tuple[int, int, str]:
     """Compare the Quix peer's last value of each campaign window with the worker's Redis hash.
 
     Both did the job on the same input, so every window the peer emitted must hold the
@@ -370,10 +376,11 @@ async def quix_agreement(args: argparse.Namespace, prefix: str) -> str:
         ours = {kpi: int(fields.get(kpi, 0)) for kpi in QUIX_KPIS}
         if theirs != ours:
             differing.append(f"{where}: quix {theirs}, worker {ours}")
-    text = f"{len(windows) - len(differing):,} of {len(windows):,} campaign windows agree"
+    agree = len(windows) - len(differing)
+    text = f"{agree:,} of {len(windows):,} campaign windows agree"
     for line in differing[:3]:
         text += f"\n  {line}"
-    return text
+    return agree, len(windows), text
 
 
 async def _events_total(session: aiohttp.ClientSession, url: str) -> float | None:
@@ -611,6 +618,10 @@ async def main_async(args: argparse.Namespace) -> int:
         f"bench {run_id}: {args.events:,} events, Kafka {args.bootstrap}, Redis {args.redis}, "
         f"logs in {run_dir.relative_to(ROOT)}"
     )
+    if not args.skip_quix and importlib.util.find_spec("quixstreams") is None:
+        say("bench: quixstreams is not installed (make setup, or pip install quixstreams==3.28.1);"
+            " --skip-quix runs without it")
+        return 2
     workload = Workload(prefix.rstrip("-"), campaigns=args.campaigns, seed=args.seed)
     results: dict[str, Result] = {}
     fresh: Freshness | None = None
@@ -628,7 +639,9 @@ async def main_async(args: argparse.Namespace) -> int:
             results["worker"] = await run_worker(args, prefix, total, run, listener)
             if "quix" in results:
                 # Before the freshness phase: its live records land in the run's windows.
-                say(f"quix vs worker: {await quix_agreement(args, prefix)}")
+                agree, compared, text = await quix_agreement(args, prefix)
+                say(f"quix vs worker: {text}")
+                results["quix"].note += f", {agree:,}/{compared:,} windows = worker's"
             if args.freshness_seconds > 0:
                 rate = args.freshness_rate or 0.5 * results["worker"].rate
                 fresh = await run_freshness(
