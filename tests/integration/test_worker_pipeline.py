@@ -260,8 +260,11 @@ async def test_worker_on_a_redis_cluster_agrees_and_rewrites_what_a_master_lost(
 async def test_worker_waits_for_an_absent_cluster_and_refuses_a_plain_redis(
     harness: Harness, redis_url: str
 ) -> None:
-    """KPI_REDIS_CLUSTER=true: no node answering is an outage (waited for, as for a single
-    Redis); a Redis without cluster mode is a setting to fix (exit 78, naming it)."""
+    """KPI_REDIS_CLUSTER=true: an absent cluster is waited for, a plain Redis refused.
+
+    No node answering is an outage (waited for, as for a single Redis); a Redis without
+    cluster mode is a setting to fix (exit 78, naming it).
+    """
     away = harness.start_worker(
         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", KPI_REDIS_CLUSTER="true"
     )
