@@ -134,3 +134,25 @@ async def harness(
     finally:
         harness.stop_all()
         admin.created.extend(harness.topic_names)
+
+
+@pytest.fixture
+async def cluster_harness(
+    kafka_bootstrap: str,
+    redis_cluster: PrivateRedisCluster,
+    admin: KafkaAdmin,
+    unique_name: str,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    """:func:`harness` with the workers on the private Redis Cluster (KPI_REDIS_CLUSTER)."""
+    redis_cluster.flushall()  # the generator's campaign ids are the same in every test
+    harness = Harness(
+        unique_name, kafka_bootstrap, redis_cluster.url, tmp_path,
+        extra_env={"KPI_REDIS_CLUSTER": "true"},
+    )
+    await ensure_topics(harness.settings)
+    try:
+        yield harness
+    finally:
+        harness.stop_all()
+        admin.created.extend(harness.topic_names)
