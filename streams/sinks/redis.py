@@ -73,6 +73,7 @@ __all__ = [
     "META_FIELDS",
     "UPDATES_CHANNEL",
     "Call",
+    "ClusterUnreachableError",
     "RedisSink",
     "campaign_calls",
     "campaigns_key",
@@ -90,6 +91,7 @@ __all__ = [
     "parse_value",
     "redacted_url",
     "redis_key",
+    "unreachable_cluster_is_transient",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,12 @@ def unreachable_cluster_is_transient() -> Iterator[None]:
         yield
     except RedisClusterException as error:
         cause: BaseException | None = error.__cause__ or error.__context__
+        seen: set[int] = set()  # a chain can loop (an error re-raised as its own cause)
         while cause is not None and not isinstance(cause, TRANSIENT_ERRORS):
+            if id(cause) in seen:
+                cause = None
+                break
+            seen.add(id(cause))
             cause = cause.__cause__ or cause.__context__
         if cause is None:
             raise
