@@ -1,4 +1,4 @@
-"""End-to-end benchmark: the ceiling, a naive Faust app and our worker on the same input.
+"""End-to-end benchmark: ceiling, naive Faust, Quix Streams and our worker on the same input.
 
 ``make bench`` (or ``.venv/bin/python benchmarks/bench.py [--events N]``), with the services
 of ``make services`` running. One run:
@@ -10,16 +10,21 @@ of ``make services`` running. One run:
 3. **naive Faust**: one agent per topic with a per-event Table counter
    (:mod:`benchmarks.naive_faust`), for ``--naive-seconds`` from its first event (it is too
    slow to finish); its rate is the events it processed in that time;
-4. **worker**: ``campaign-kpi worker`` (fresh app id) from the start of consumption (first
+4. **Quix Streams**: the same core job (five KPIs per campaign, 1-minute and 1-hour windows,
+   event-id dedup) written with Quix Streams (:mod:`benchmarks.quix_peer`), exactly-once, over
+   the three topics it needs, until its group committed all of them; its last value of every
+   campaign window is then compared with the worker's Redis hash;
+5. **worker**: ``campaign-kpi worker`` (fresh app id) from the start of consumption (first
    scrape of /metrics counting events) until the last flush of the input reached Redis (the
    last ``kpi:updates`` message of the run's campaigns) and the group committed all input;
-5. **freshness**: with the worker caught up, background load at half its measured rate for
+6. **freshness**: with the worker caught up, background load at half its measured rate for
    ``--freshness-seconds``, plus ten probes a second: an interaction on a post of its own,
    timed from the produce call until a ``kpi:updates`` message names the post's key.
 
 Every contender runs in a process of its own: events/s, CPU seconds per million events (from
 /proc/<pid>/stat, or getrusage inside the process) and peak RSS (VmHWM) are its own. It prints
-one line per phase, a table, and ``ratios: worker/ceiling=X worker/naive=Y freshness_p99_s=Z``.
+one line per phase, a table, and
+``ratios: worker/ceiling=X worker/naive=Y worker/quix=Q freshness_p99_s=Z``.
 Topics and Redis keys of the run are deleted at the end (``--keep`` keeps them).
 """
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import shutil
@@ -53,6 +59,7 @@ from benchmarks.kafka_io import (
     create_topics,
     delete_topics,
     end_offsets,
+    read_committed,
     sample_process,
 )
 from benchmarks.workload import Workload
@@ -273,6 +280,111 @@ async def run_naive(args: argparse.Namespace, prefix: str, total: int, run_dir: 
     return result
 
 
+QUIX_TOPICS = ("interactions", "clicks", "orders")
+
+
+async def run_quix(args: argparse.Namespace, prefix: str, run_dir: Path) -> Result:
+    """The Quix Streams peer (:mod:`benchmarks.quix_peer`) over its three input topics.
+
+    The clock starts at its first progress line that counts a record (start-up, topic
+    creation and the first rebalance excluded, as for the worker) and stops when its
+    consumer group has committed every record of those topics: with exactly-once, the
+    commit is the transaction that also holds its outputs and state changelogs.
+    """
+    topics = [prefix + t for t in QUIX_TOPICS]
+    total = await end_offsets(args.bootstrap, topics, PARTITIONS)
+    report = run_dir / "quix-report.jsonl"
+    group = f"{prefix}quix"
+    env = {
+        **os.environ,
+        "QUIX_BOOTSTRAP": args.bootstrap,
+        "QUIX_TOPIC_PREFIX": prefix,
+        "QUIX_APP_ID": group,
+        "QUIX_STATE_DIR": str(run_dir / "quix-state"),
+        "QUIX_GUARANTEE": args.quix_guarantee,
+        "QUIX_EMIT": args.quix_emit,
+        "QUIX_REPORT": str(report),
+    }
+    process = _spawn([sys.executable, "-m", "benchmarks.quix_peer"], env, run_dir / "quix.log")
+    offsets = GroupOffsets(args.bootstrap, group, topics, PARTITIONS)
+    await offsets.start()
+    first: dict[str, Any] | None = None
+    end: ProcSample | None = None
+    end_at = 0.0
+    deadline = time.monotonic() + args.timeout
+    next_report = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            if process.poll() is not None:
+                raise RuntimeError(f"Quix peer exited; see {run_dir / 'quix.log'}")
+            if first is None and report.exists():
+                lines = [orjson.loads(x) for x in report.read_bytes().splitlines()]
+                first = next((x for x in lines if x["events"]), None)
+            if first is None:
+                continue
+            if await offsets.committed() >= total:
+                end, end_at = sample_process(process.pid), time.time()
+                break
+            if time.monotonic() >= next_report:
+                lines = report.read_bytes().splitlines()
+                say(f"quix: ... {orjson.loads(lines[-1])['events']:,} of {total:,} records")
+                next_report = time.monotonic() + 10
+    finally:
+        await offsets.stop()
+        stop_process(process)
+    if first is None or end is None:
+        raise RuntimeError(f"Quix peer did not finish; see {run_dir / 'quix.log'}")
+    seconds = end_at - first["at"]
+    result = Result(
+        f"Quix Streams ({args.quix_guarantee})",
+        total - first["events"], seconds, end.cpu_s - first["cpu_s"], end.peak_rss_bytes,
+        f"3 of 6 topics, {args.quix_emit}()",
+    )
+    say(
+        f"quix: {total:,} records of {', '.join(QUIX_TOPICS)} committed {seconds:.1f} s after "
+        f"its first ({result.rate:,.0f}/s, {args.quix_guarantee}, windows emitted "
+        f"{args.quix_emit}())"
+    )
+    return result
+
+
+QUIX_KPIS = ("impressions", "engagements", "clicks_valid", "orders", "revenue_minor")
+
+
+async def quix_agreement(args: argparse.Namespace, prefix: str) -> tuple[int, int, str]:
+    """Compare the Quix peer's last value of each campaign window with the worker's Redis hash.
+
+    Both did the job on the same input, so every window the peer emitted must hold the
+    worker's figures: the check that the peer does the same work, not less.
+    """
+    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for key, value in await read_committed(args.bootstrap, f"{prefix}quix-kpis"):
+        row = orjson.loads(value)
+        cid = (key or b"").decode()
+        latest[cid, row["window"], row["start"] // 1000] = row
+    client = aioredis.from_url(args.redis, decode_responses=True)
+    try:
+        pipe = client.pipeline(transaction=False)
+        windows = sorted(latest)
+        for cid, window, start in windows:
+            pipe.hgetall(key_for(cid, "campaign", None, window, start))
+        stored: list[dict[str, str]] = await pipe.execute()
+    finally:
+        await client.aclose()
+    differing = []
+    for where, fields in zip(windows, stored, strict=True):
+        theirs = {kpi: int(latest[where][kpi]) for kpi in QUIX_KPIS}
+        ours = {kpi: int(fields.get(kpi, 0)) for kpi in QUIX_KPIS}
+        if theirs != ours:
+            differing.append(f"{where}: quix {theirs}, worker {ours}")
+    agree = len(windows) - len(differing)
+    text = f"{agree:,} of {len(windows):,} campaign windows agree"
+    for line in differing[:3]:
+        text += f"\n  {line}"
+    return agree, len(windows), text
+
+
 async def _events_total(session: aiohttp.ClientSession, url: str) -> float | None:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
@@ -456,6 +568,8 @@ async def run_freshness(
 
 async def cleanup(args: argparse.Namespace, prefix: str, workload: Workload) -> None:
     topics = await delete_topics(args.bootstrap, prefix)
+    # Quix Streams names its state changelogs changelog__<group>--<topic>--<store>.
+    topics += await delete_topics(args.bootstrap, f"changelog__{prefix}")
     client = aioredis.from_url(args.redis)
     try:
         keys = 0
@@ -506,6 +620,10 @@ async def main_async(args: argparse.Namespace) -> int:
         f"bench {run_id}: {args.events:,} events, Kafka {args.bootstrap}, Redis {args.redis}, "
         f"logs in {run_dir.relative_to(ROOT)}"
     )
+    if not args.skip_quix and importlib.util.find_spec("quixstreams") is None:
+        say("bench: quixstreams is not installed (make setup, or pip install quixstreams==3.28.1);"
+            " --skip-quix runs without it")
+        return 2
     workload = Workload(prefix.rstrip("-"), campaigns=args.campaigns, seed=args.seed)
     results: dict[str, Result] = {}
     fresh: Freshness | None = None
@@ -514,11 +632,18 @@ async def main_async(args: argparse.Namespace) -> int:
         results["ceiling"] = run_ceiling(args, prefix, total)
         if not args.skip_naive:
             results["naive"] = await run_naive(args, prefix, total, run_dir)
+        if not args.skip_quix:
+            results["quix"] = await run_quix(args, prefix, run_dir)
         listener = UpdateListener(args.redis, prefix)
         await listener.start()
         run = start_worker(args, prefix, run_dir)
         try:
             results["worker"] = await run_worker(args, prefix, total, run, listener)
+            if "quix" in results:
+                # Before the freshness phase: its live records land in the run's windows.
+                agree, compared, text = await quix_agreement(args, prefix)
+                say(f"quix vs worker: {text}")
+                results["quix"].note += f", {agree:,}/{compared:,} windows = worker's"
             if args.freshness_seconds > 0:
                 rate = args.freshness_rate or 0.5 * results["worker"].rate
                 fresh = await run_freshness(
@@ -537,9 +662,11 @@ async def main_async(args: argparse.Namespace) -> int:
             await cleanup(args, prefix, workload)
             shutil.rmtree(run_dir / "worker-data", ignore_errors=True)
             shutil.rmtree(run_dir / "naive-data", ignore_errors=True)
+            shutil.rmtree(run_dir / "quix-state", ignore_errors=True)
     print_table(list(results.values()), fresh)
     worker = results["worker"].rate
     naive = results["naive"].rate if "naive" in results else float("nan")
+    quix = results["quix"].rate if "quix" in results else float("nan")
     p99 = fresh.quantile(0.99) if fresh is not None else float("nan")
     summary = {
         "run_id": run_id,
@@ -550,7 +677,8 @@ async def main_async(args: argparse.Namespace) -> int:
     (run_dir / "results.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     say(
         f"ratios: worker/ceiling={worker / results['ceiling'].rate:.3f} "
-        f"worker/naive={worker / naive:.2f} freshness_p99_s={p99:.2f}"
+        f"worker/naive={worker / naive:.2f} worker/quix={worker / quix:.2f} "
+        f"freshness_p99_s={p99:.2f}"
     )
     return 0
 
@@ -569,6 +697,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="background events/s during the freshness probes (default: half the worker's rate)",
     )
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-quix", action="store_true")
+    parser.add_argument(
+        "--quix-guarantee", choices=("exactly-once", "at-least-once"), default="exactly-once",
+        help="the Quix Streams peer's processing_guarantee",
+    )
+    parser.add_argument(
+        "--quix-emit", choices=("current", "final"), default="current",
+        help="the Quix Streams peer's windows: every update (current) or closed ones (final)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="per phase, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and keys")
     parser.add_argument(

@@ -256,16 +256,35 @@ def _kafka_sasl_problem(settings: Settings, host: str, error: BaseException) -> 
 async def _check_redis(settings: Settings) -> None:
     from redis.exceptions import (  # noqa: PLC0415
         AuthenticationError,
+        ConnectionError,
         NoPermissionError,
+        RedisClusterException,
         RedisError,
     )
 
     where = f"Redis at {redacted(settings.redis_url)}"
     client = redis_client(settings)
+
+    async def info() -> None:
+        try:
+            await client.info("server")
+        except RedisClusterException as error:
+            # A cluster client wraps what its seed nodes answered (refused, a wrong password,
+            # a TLS failure): that answer is judged as a single Redis's would be.
+            answer = _in_chain(
+                error, (AuthenticationError, NoPermissionError, ConnectionError, OSError)
+            )
+            if answer is None:
+                raise ConnectionSetupError(
+                    f"{where}: {error}: with KPI_REDIS_CLUSTER=true, REDIS_URL must name a "
+                    "node of a Redis Cluster (cluster-enabled yes)"
+                ) from None
+            raise answer from None
+
     try:
         for attempt in range(1, _CLOSED_ATTEMPTS + 1):
             try:
-                await client.info("server")
+                await info()
                 return
             except AuthenticationError as error:
                 raise ConnectionSetupError(
@@ -321,9 +340,12 @@ def _in_chain(
 ) -> Any:
     """The first error of these kinds behind a client's error (clients wrap socket errors)."""
     seen: BaseException | None = error
-    while seen is not None:
+    visited: set[int] = set()
+    # A re-raised cause (the cluster check's) makes the chain a loop: each error is seen once.
+    while seen is not None and id(seen) not in visited:
         if isinstance(seen, kinds):
             return seen
+        visited.add(id(seen))
         seen = seen.__cause__ or seen.__context__
     return None
 

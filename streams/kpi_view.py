@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from streams.codec import dumps, loads
 from streams.config import Settings
@@ -171,10 +171,19 @@ def _text(raw: str | bytes) -> str:
 async def window_starts(
     client: Redis, campaign_id: str, scope: str, scope_id: str | None, window: str
 ) -> list[int]:
-    """The starts of the stored windows of that kind (SCAN), in increasing order."""
+    """The starts of the stored windows of that kind (SCAN), in increasing order.
+
+    On a Redis Cluster only the master of the campaign's slot is scanned: every key of a
+    campaign carries its ``{<campaign_id>}`` hash tag (a cluster client's SCAN would visit
+    every master).
+    """
     prefix = key_for(campaign_id, scope, scope_id, window, 0)[:-1]  # "...:<window>:"
     starts: set[int] = set()
-    async for raw in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+    where: dict[str, Any] = {}
+    if isinstance(client, RedisCluster):
+        await client.initialize()  # the slot map (a no-op once known)
+        where["target_nodes"] = client.get_node_from_key(prefix)
+    async for raw in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000, **where):
         rest = _text(raw)[len(prefix) :]
         # A longer id sharing the prefix leaves something other than digits behind.
         if rest.isdigit() and rest.isascii():
@@ -676,7 +685,8 @@ def main(
     query = _Query(campaign_id, scope, scope_id, window, start)
     try:
         return asyncio.run(_show(settings, query, as_json, out, err))
-    except (RedisError, OSError) as error:
+    # A cluster client that reaches no node raises RedisClusterException, not a RedisError.
+    except (RedisError, RedisClusterException, OSError) as error:
         print(
             f"campaign-kpi kpis: cannot read Redis at {redacted_url(url)}: "
             f"{type(error).__name__}: {error}",

@@ -38,9 +38,10 @@ campaign's KPI sets whole again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -55,6 +56,7 @@ from redis.exceptions import (
     MasterDownError,
     NoScriptError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
     TimeoutError,
     TryAgainError,
@@ -73,6 +75,7 @@ __all__ = [
     "META_FIELDS",
     "UPDATES_CHANNEL",
     "Call",
+    "ClusterUnreachableError",
     "RedisSink",
     "alerts_key",
     "campaign_calls",
@@ -91,6 +94,7 @@ __all__ = [
     "parse_value",
     "redacted_url",
     "redis_key",
+    "unreachable_cluster_is_transient",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,6 +114,36 @@ TRANSIENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
     ClusterDownError,
     OSError,
 )
+
+
+
+class ClusterUnreachableError(ConnectionError):
+    """No node of the Redis Cluster could be reached: an outage like any other, retried.
+
+    redis-py's cluster client reports it as a RedisClusterException (not a RedisError),
+    which the retries would otherwise take for a fault of the call and the worker would
+    end on, where a single Redis away is waited for.
+    """
+
+
+@contextlib.contextmanager
+def unreachable_cluster_is_transient() -> Iterator[None]:
+    """Turn a RedisClusterException caused by a connection failure into a ConnectionError."""
+    try:
+        yield
+    except RedisClusterException as error:
+        cause: BaseException | None = error.__cause__ or error.__context__
+        seen: set[int] = set()  # a chain can loop (an error re-raised as its own cause)
+        while cause is not None and not isinstance(cause, TRANSIENT_ERRORS):
+            if id(cause) in seen:
+                cause = None
+                break
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise ClusterUnreachableError(str(error)) from error
+
 
 # --------------------------------------------------------------------------------------------
 # Keys
@@ -536,9 +570,18 @@ class RedisSink:
             self._on_set_error(where)
 
     async def _server_ids(self) -> frozenset[str]:
-        info = await self.client.info("server")
         if self._cluster:
-            return frozenset(str(node["run_id"]) for node in cast(dict[Any, Any], info).values())
+            # A cluster client sends INFO to one node only: every master is asked, since any
+            # of them restarting (or a failover replacing it) may lose or roll back data.
+            cluster = cast(RedisCluster, self.client)
+            with unreachable_cluster_is_transient():
+                replies: dict[Any, Any] = await cluster.info(
+                    "server", target_nodes=RedisCluster.PRIMARIES
+                )
+            # One master answers with its INFO itself, several with INFO by node name.
+            infos = [replies] if "run_id" in replies else list(replies.values())
+            return frozenset(str(info["run_id"]) for info in infos)
+        info = await self.client.info("server")
         return frozenset({str(info["run_id"])})
 
     async def _run(self, what: str, calls: Sequence[tuple[str, Call]]) -> list[Any]:
@@ -569,7 +612,8 @@ class RedisSink:
         for text, _ in _SCRIPTS.values():
             if self._cluster:
                 cluster = cast(RedisCluster, self.client)
-                await cluster.script_load(text)  # redis-py loads it on every primary
+                with unreachable_cluster_is_transient():
+                    await cluster.script_load(text)  # redis-py loads it on every primary
             else:
                 await self.client.script_load(text)
 
@@ -580,7 +624,15 @@ class RedisSink:
             pipe = self.client.pipeline(transaction=False)
             for command in commands:
                 pipe.execute_command(*command)
-            return list(await pipe.execute(raise_on_error=False))
+            with unreachable_cluster_is_transient():
+                answers: list[Any] = list(await pipe.execute(raise_on_error=False))
+            # A node lost mid-call answers with its connection error in place of a reply: an
+            # outage of the call, retried whole (absolute, fenced writes), not one campaign's
+            # refusal (a single Redis's connection raises instead).
+            for answer in answers:
+                if isinstance(answer, TRANSIENT_ERRORS):
+                    raise answer
+            return answers
         # One buffer packed by hiredis in C, one round trip: a flush writes thousands of
         # hashes, and packing them argument by argument in Python cost more than the KPIs.
         pool = self.client.connection_pool

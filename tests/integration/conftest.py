@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.topics import ensure_topics
 
+from .redis_cluster import PrivateRedisCluster
 from .support import (
     START_HINT,
     KafkaAdmin,
@@ -70,6 +71,17 @@ def redis_url(service_addresses: ServiceAddresses) -> str:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedisCluster]:
+    """A private 3-master Redis Cluster for the session (started here, stopped at the end)."""
+    cluster = PrivateRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def prometheus_url(service_addresses: ServiceAddresses) -> str:
     """``http://host:port`` of a reachable Prometheus (no trailing slash)."""
     try:
@@ -117,6 +129,28 @@ async def harness(
     database_url = await empty_database(redis_url, 9)
     harness = Harness(unique_name, kafka_bootstrap, database_url, tmp_path)
     await ensure_topics(harness.settings)  # before producing: oversized records need them
+    try:
+        yield harness
+    finally:
+        harness.stop_all()
+        admin.created.extend(harness.topic_names)
+
+
+@pytest.fixture
+async def cluster_harness(
+    kafka_bootstrap: str,
+    redis_cluster: PrivateRedisCluster,
+    admin: KafkaAdmin,
+    unique_name: str,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    """:func:`harness` with the workers on the private Redis Cluster (KPI_REDIS_CLUSTER)."""
+    redis_cluster.flushall()  # the generator's campaign ids are the same in every test
+    harness = Harness(
+        unique_name, kafka_bootstrap, redis_cluster.url, tmp_path,
+        extra_env={"KPI_REDIS_CLUSTER": "true"},
+    )
+    await ensure_topics(harness.settings)
     try:
         yield harness
     finally:

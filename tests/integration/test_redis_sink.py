@@ -1,4 +1,9 @@
-"""The Redis sink and the ``kpis`` command against the real Redis (contract 5.1).
+"""The Redis sink and the ``kpis`` command against a real Redis and a real Redis Cluster (5.1).
+
+Every test of the sink and of the command runs twice: on the service's single Redis and on
+the private 3-master Redis Cluster of the session (``redis_cluster``, started by the test
+setup), where a script call that touched keys of two slots, or a key it did not declare,
+would be refused by the server itself.
 
 Every test writes campaigns of its own (ids from ``unique_name``) and deletes what it wrote.
 Other processes may publish on ``kpi:updates`` meanwhile, so messages are filtered by our
@@ -15,25 +20,31 @@ import shutil
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
 from streams.cli import main as cli_main
 from streams.codec import loads
 from streams.config import Settings
 from streams.domain.engine import KpiSet
-from streams.kpi_view import read_kpis, read_stored
+from streams.kpi_view import latest_window_start, read_kpis, read_stored, window_starts
 from streams.sinks import Flush
 from streams.sinks.redis import (
     LEADERBOARD_KPIS,
     UPDATES_CHANNEL,
     RedisSink,
+    campaign_calls,
+    client_from_url,
     hash_fields,
     redis_key,
 )
+
+from .redis_cluster import PrivateRedisCluster
 
 TTL = {"1m": 1000, "1h": 2000, "1d": 3000}
 OBJECTIVES = ("awareness", "conversion", "engagement")
@@ -46,8 +57,41 @@ T = 1_790_000_000 - 1_790_000_000 % 86_400  # a UTC day start
 # Fixtures and helpers
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a test writes: the single Redis of the services, or the private cluster."""
+
+    url: str
+    cluster: bool
+
+    def settings(self, **options: Any) -> Settings:
+        return Settings(redis_url=self.url, redis_cluster=self.cluster, **options)
+
+    def client(self) -> aioredis.Redis:
+        """A text client (a cluster client on the cluster)."""
+        return client_from_url(self.url, decode_responses=True, cluster=self.cluster)
+
+    def sync_client(self) -> redis.Redis:
+        if self.cluster:
+            cluster: Any = redis.RedisCluster.from_url(self.url, decode_responses=True)
+            return cluster  # type: ignore[no-any-return]
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def env(self) -> dict[str, str]:
+        return {"REDIS_URL": self.url, "KPI_REDIS_CLUSTER": str(self.cluster).lower()}
+
+
+@pytest.fixture(params=["single", "cluster"])
+def target(request: pytest.FixtureRequest, redis_url: str) -> Target:
+    """The single Redis, then the cluster (started for the session on first use)."""
+    if request.param == "single":
+        return Target(redis_url, cluster=False)
+    cluster: PrivateRedisCluster = request.getfixturevalue("redis_cluster")
+    return Target(cluster.url, cluster=True)
+
+
 @pytest.fixture
-def campaign_ids(redis_url: str, unique_name: str) -> Iterator[Callable[[str], str]]:
+def campaign_ids(target: Target, unique_name: str) -> Iterator[Callable[[str], str]]:
     """``ids("a")`` -> a campaign id of this test; everything under it is deleted after."""
     made: list[str] = []
 
@@ -57,12 +101,12 @@ def campaign_ids(redis_url: str, unique_name: str) -> Iterator[Callable[[str], s
         return cid
 
     yield make
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = target.sync_client()
     try:
         for cid in made:
-            keys = list(client.scan_iter(match=f"kpi:{{{cid}}}:*", count=1000))
-            if keys:
-                client.delete(*keys)
+            # SCAN on a cluster client visits every master.
+            for key in list(client.scan_iter(match=f"kpi:{{{cid}}}:*", count=1000)):
+                client.delete(key)
             for key in ("kpi:campaigns", *(f"kpi:campaigns:{o}" for o in OBJECTIVES)):
                 client.zrem(key, cid)
     finally:
@@ -70,9 +114,11 @@ def campaign_ids(redis_url: str, unique_name: str) -> Iterator[Callable[[str], s
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """A text client on the service's Redis."""
-    c = aioredis.Redis.from_url(redis_url, decode_responses=True)
+async def client(target: Target) -> AsyncIterator[aioredis.Redis]:
+    """A text client on the target."""
+    c = target.client()
+    # A cluster client learns the slot map on its first command; pubsub() needs it already.
+    await c.ping()
     try:
         yield c
     finally:
@@ -80,9 +126,9 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-async def sink(redis_url: str) -> AsyncIterator[RedisSink]:
+async def sink(target: Target) -> AsyncIterator[RedisSink]:
     """A started sink with short, distinct TTLs per window."""
-    s = RedisSink(Settings(redis_url=redis_url, ttl_s=TTL))
+    s = RedisSink(target.settings(ttl_s=TTL))
     await s.start()
     try:
         yield s
@@ -289,14 +335,14 @@ async def test_an_objective_change_moves_the_campaign(
 
 async def test_an_error_retrying_cannot_fix_is_isolated_logged_and_counted(
     client: aioredis.Redis,
-    redis_url: str,
+    target: Target,
     campaign_ids: Callable[[str], str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     a, b = campaign_ids("a"), campaign_ids("b")
     await client.set(f"kpi:{{{a}}}:leaderboard:orders", "not a sorted set")
     failed: list[str] = []
-    sink = RedisSink(Settings(redis_url=redis_url), client=client, on_set_error=failed.append)
+    sink = RedisSink(target.settings(), client=client, on_set_error=failed.append)
     sets = [
         KpiSet(a, "influencer", "i1", "all", None, None, {"orders": 1}),
         KpiSet(b, "influencer", "i1", "all", None, None, {"orders": 2}),
@@ -357,7 +403,7 @@ def free_port() -> int:
 
 
 async def test_write_waits_for_redis_to_come_up(
-    caplog: pytest.LogCaptureFixture, campaign_ids: Callable[[str], str]
+    caplog: pytest.LogCaptureFixture, unique_name: str
 ) -> None:
     server_binary = shutil.which("redis-server")
     assert server_binary is not None, "redis-server is needed (make services uses it too)"
@@ -366,7 +412,7 @@ async def test_write_waits_for_redis_to_come_up(
     errors: list[BaseException] = []
     sink = RedisSink(Settings(redis_url=url), on_error=errors.append)
     await sink.start()
-    a = campaign_ids("a")
+    a = f"{unique_name}-a"  # on a server of its own, gone at the end
     kpi_set = KpiSet(a, "campaign", a, "all", None, None, {"posts": 1})
     server: asyncio.subprocess.Process | None = None
     caplog.set_level(logging.INFO, logger="streams.sinks.redis")
@@ -411,9 +457,9 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-def write_sync(url: str, sets: list[KpiSet], updated_at_ms: int = NOW_MS) -> None:
+def write_sync(target: Target, sets: list[KpiSet], updated_at_ms: int = NOW_MS) -> None:
     async def go() -> None:
-        s = RedisSink(Settings(redis_url=url))
+        s = RedisSink(target.settings())
         try:
             await s.write(Flush(sets, updated_at_ms))
         finally:
@@ -423,12 +469,13 @@ def write_sync(url: str, sets: list[KpiSet], updated_at_ms: int = NOW_MS) -> Non
 
 
 def test_kpis_command_prints_a_table_and_json(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch, campaign_ids: Callable[[str], str]
+    target: Target, monkeypatch: pytest.MonkeyPatch, campaign_ids: Callable[[str], str]
 ) -> None:
     a = campaign_ids("a")
     sets = campaign_sets(a)
-    write_sync(redis_url, sets)
-    monkeypatch.setenv("REDIS_URL", redis_url)
+    write_sync(target, sets)
+    for name, value in target.env().items():
+        monkeypatch.setenv(name, value)
 
     status, out, err = run_cli(["kpis", a])
     assert (status, err) == (0, "")
@@ -451,7 +498,7 @@ def test_kpis_command_prints_a_table_and_json(
 
     # a windowed scope without --start shows the most recent window
     older = KpiSet(a, "influencer", "i1", "1h", T, T + H, {"engagements": 1})
-    write_sync(redis_url, [older])
+    write_sync(target, [older])
     status, out, _ = run_cli(["kpis", a, "--scope", "influencer", "--id", "i1", "--window", "1h",
                               "--json"])
     assert status == 0
@@ -466,10 +513,11 @@ def test_kpis_command_prints_a_table_and_json(
 
 
 def test_kpis_command_missing_and_unreachable(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch, campaign_ids: Callable[[str], str]
+    target: Target, monkeypatch: pytest.MonkeyPatch, campaign_ids: Callable[[str], str]
 ) -> None:
     a = campaign_ids("nothing")
-    monkeypatch.setenv("REDIS_URL", redis_url)
+    for name, value in target.env().items():
+        monkeypatch.setenv(name, value)
     status, out, err = run_cli(["kpis", a])
     assert (status, out) == (1, "")
     assert f"no KPIs for campaign {a} (scope campaign, window all)" in err
@@ -488,3 +536,152 @@ async def test_read_stored_of_an_absent_set_is_none(
     client: aioredis.Redis, campaign_ids: Callable[[str], str]
 ) -> None:
     assert await read_stored(client, campaign_ids("none")) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Redis Cluster
+
+
+def master_port(client: redis.RedisCluster, campaign_id: str) -> int:
+    """The port of the master that holds a campaign's slot."""
+    node: Any = client.get_node_from_key(  # type: ignore[no-untyped-call]
+        f"kpi:{{{campaign_id}}}:flush_seq"
+    )
+    return int(node.port)
+
+
+def spread_campaigns(make: Callable[[str], str], cluster: PrivateRedisCluster) -> list[str]:
+    """Campaign ids of this test whose slots fall on every master of the cluster."""
+    client = redis.RedisCluster.from_url(cluster.url)
+    try:
+        by_node: dict[int, str] = {}
+        for n in range(200):
+            cid = make(f"c{n}")
+            by_node.setdefault(master_port(client, cid), cid)
+            if len(by_node) == len(cluster.ports):
+                return sorted(by_node.values())
+    finally:
+        client.close()
+    raise AssertionError("200 campaign ids never covered every master")
+
+
+@pytest.mark.parametrize("target", ["cluster"], indirect=True)
+async def test_on_the_cluster_each_call_is_one_slot_and_every_master_is_written(
+    redis_cluster: PrivateRedisCluster, campaign_ids: Callable[[str], str], target: Target
+) -> None:
+    cids = spread_campaigns(campaign_ids, redis_cluster)
+    flush = Flush([s for cid in cids for s in campaign_sets(cid)], NOW_MS)
+    calls = campaign_calls(flush, TTL)
+    for call in calls:  # the server refuses CROSSSLOT calls; this says why they never are
+        assert len({key_slot(key.encode()) for key in call.keys}) == 1, call.keys
+    sink = RedisSink(target.settings(ttl_s=TTL))
+    try:
+        assert await sink.write(flush) == set()
+    finally:
+        await sink.stop()
+    # each master holds the keys of exactly one of the campaigns, all of them: read directly
+    for port in redis_cluster.ports:
+        node = aioredis.Redis(host="127.0.0.1", port=port, decode_responses=True)
+        try:
+            keys = {k async for k in node.scan_iter(match="kpi:{*", count=1000)}
+        finally:
+            await node.aclose()
+        here = {cid for cid in cids if f"kpi:{{{cid}}}:flush_seq" in keys}
+        assert len(here) == 1, (port, here)
+        (cid,) = here
+        ours = {k for k in keys if any(k.startswith(f"kpi:{{{c}}}:") for c in cids)}
+        assert {k for k in ours if not k.startswith(f"kpi:{{{cid}}}:")} == set()
+        assert ours >= {redis_key(s) for s in campaign_sets(cid)}
+
+
+async def test_window_readers_scan_the_campaigns_slot(
+    target: Target, client: aioredis.Redis, campaign_ids: Callable[[str], str]
+) -> None:
+    """window_starts and latest_window_start (the readers that SCAN) on either deployment."""
+    a, b = campaign_ids("a"), campaign_ids("a-b")  # b's keys share a's prefix up to the brace
+    hours = [T + k * H for k in (3, 0, 7, 1)]
+    sets = [KpiSet(a, "campaign", a, "1h", h, h + H, {"posts": 1}) for h in hours]
+    sets += [KpiSet(a, "influencer", "i:1", "1h", T + 9 * H, T + 10 * H, {"posts": 1})]
+    sets += [KpiSet(b, "campaign", b, "1h", T + 20 * H, T + 21 * H, {"posts": 1})]
+    sink = RedisSink(target.settings(ttl_s=TTL))
+    try:
+        await sink.write(Flush(sets, NOW_MS))
+    finally:
+        await sink.stop()
+    assert await window_starts(client, a, "campaign", None, "1h") == sorted(hours)
+    assert await window_starts(client, a, "influencer", "i:1", "1h") == [T + 9 * H]
+    assert await window_starts(client, a, "influencer", "i", "1h") == []
+    assert await latest_window_start(client, a, "campaign", None, "1h") == T + 7 * H
+    assert await latest_window_start(client, b, "campaign", None, "1h") == T + 20 * H
+    assert await latest_window_start(client, a, "campaign", None, "1m") is None
+    # a fresh cluster client (no slot map yet), as the kpis command has
+    fresh = target.client()
+    try:
+        assert await latest_window_start(fresh, a, "campaign", None, "1h") == T + 7 * H
+    finally:
+        await fresh.aclose()
+
+
+async def test_a_restarted_cluster_master_is_reported_lost(tmp_path: Any, unique_name: str) -> None:
+    """The run ids of every master are watched: one restarting (empty) rewrites everything."""
+    cluster = PrivateRedisCluster(tmp_path / "cluster")  # its own: a node is restarted
+    cluster.start()
+    sink = RedisSink(Settings(redis_url=cluster.url, redis_cluster=True))
+    try:
+        # Campaigns on two masters; the third, which holds none of them, restarts: the sink
+        # still writes every campaign again, since it cannot know what a restarted master held.
+        restarted = cluster.ports[0]
+        probe = redis.RedisCluster.from_url(cluster.url)
+        try:
+            cids = [
+                cid for cid in (f"{unique_name}-{n}" for n in range(40))
+                if master_port(probe, cid) != restarted
+            ]
+        finally:
+            probe.close()
+        sets = [KpiSet(c, "campaign", c, "all", None, None, {"posts": 1}) for c in cids]
+        assert await sink.write(Flush(sets, NOW_MS, sequences=dict.fromkeys(cids, 1))) == set()
+        assert set(await sink.lost(cids)) == set()  # the run ids are noted
+        assert set(await sink.lost(cids)) == set()
+        cluster.restart_node(restarted)
+        for _ in range(50):  # the client notices the reconnect on its own time
+            lost = set(await sink.lost(cids))
+            if lost:
+                break
+            await asyncio.sleep(0.2)
+        assert lost == set(cids)
+        assert set(await sink.lost(cids)) == set()  # once
+    finally:
+        await sink.stop()
+        cluster.stop()
+
+
+async def test_write_waits_for_a_cluster_that_is_down(tmp_path: Any, unique_name: str) -> None:
+    """Every master away: the sink retries (as for a single Redis), then writes."""
+    cluster = PrivateRedisCluster(tmp_path / "cluster")
+    cluster.start()
+    errors: list[BaseException] = []
+    sink = RedisSink(Settings(redis_url=cluster.url, redis_cluster=True), on_error=errors.append)
+    a = f"{unique_name}-a"
+    try:
+        await sink.write(Flush([KpiSet(a, "campaign", a, "all", None, None, {"posts": 1})], NOW_MS))
+        for port in cluster.ports:
+            cluster.kill_node(port)
+        kpi_set = KpiSet(a, "campaign", a, "all", None, None, {"posts": 2})
+        write = asyncio.create_task(sink.write(Flush([kpi_set], NOW_MS + 1)))
+        await asyncio.sleep(1.5)
+        assert not write.done(), write.exception() if write.done() else None
+        assert errors, "the failed attempts are counted"
+        assert set(await sink.lost([a])) == set()  # unknown while away, not a verdict
+        for port in cluster.ports:
+            cluster.start_node(port)
+        cluster.wait_ok()
+        await asyncio.wait_for(write, 30)
+        fresh = Target(cluster.url, cluster=True).client()
+        try:
+            assert await read_kpis(fresh, a) == {"posts": 2}
+        finally:
+            await fresh.aclose()
+    finally:
+        await sink.stop()
+        cluster.stop()

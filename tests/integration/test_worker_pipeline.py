@@ -17,11 +17,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import redis
 
 from streams.domain.vocabulary import Topic
 from streams.topics import ensure_topics
 
 from .private_kafka import PrivateKafka
+from .redis_cluster import PrivateRedisCluster
 from .support import KafkaAdmin
 from .worker_harness import (
     Harness,
@@ -84,6 +86,18 @@ async def test_a_caught_up_worker_flushes_at_once(harness: Harness) -> None:
 async def test_restart_mid_stream_applies_every_record_once(
     harness: Harness, stop_signal: int
 ) -> None:
+    await restart_mid_stream(harness, stop_signal)
+
+
+async def test_restart_mid_stream_on_a_redis_cluster_applies_every_record_once(
+    cluster_harness: Harness,
+) -> None:
+    """The SIGKILL variant with the workers writing to the private Redis Cluster."""
+    await restart_mid_stream(cluster_harness, signal.SIGKILL)
+
+
+async def restart_mid_stream(harness: Harness, stop_signal: int) -> None:
+    """Stop (or kill) the worker while input streams in, start another: all exactly once."""
     records = generated_records(*SEED_SIZES["restart"])
     worker = harness.start_worker()
     produced, events = await define_campaigns(harness, records)
@@ -185,3 +199,79 @@ async def test_kafka_outage_mid_stream_loses_nothing(
     finally:
         harness.stop_all()
         kafka.stop()
+
+
+async def test_worker_on_a_redis_cluster_agrees_and_rewrites_what_a_master_lost(
+    cluster_harness: Harness, redis_cluster: PrivateRedisCluster
+) -> None:
+    """A real worker with KPI_REDIS_CLUSTER=true on the private 3-master cluster.
+
+    Its outputs agree with the replay; then one master is flushed and another restarted
+    empty (a new run id), and each time the outputs come back whole without new input: the
+    flush_seq keys and the run ids of every master are watched.
+    """
+    harness = cluster_harness
+    records = generated_records(*SEED_SIZES["plain"])
+    harness.start_worker()
+    produced, events = await define_campaigns(harness, records)
+    await harness.produce(events, produced)
+    await harness.wait_processed()
+    await assert_agrees_with_replay(harness, records, produced)
+
+    expected, _ = replay_expected(records)
+    expected_kpis = {key: value["kpis"] for key, value in expected.items()}
+    cids = sorted({value["campaign_id"] for value in expected.values()})
+    probe = redis.RedisCluster.from_url(redis_cluster.url)
+    try:
+        by_port = Counter(
+            int(probe.get_node_from_key(f"kpi:{{{cid}}}:flush_seq").port)  # type: ignore[no-untyped-call]
+            for cid in cids
+        )
+    finally:
+        probe.close()
+    assert len(by_port) >= 2, "the campaigns should span masters"
+    flushed, restarted = (port for port, _ in by_port.most_common(2))
+
+    async def comes_back(what: str) -> None:
+        for _ in range(60):
+            await asyncio.sleep(0.5)
+            stored = await harness.redis_values(expected)
+            if differences(expected_kpis, stored) == []:
+                return
+        raise AssertionError(f"after {what}: {differences(expected_kpis, stored)}")
+
+    node = redis.Redis(host="127.0.0.1", port=flushed)
+    try:
+        node.flushall()  # one master loses its data ...
+        assert node.dbsize() == 0  # (the worker rewrites within about a second)
+    finally:
+        node.close()
+    await comes_back(f"FLUSHALL of master :{flushed}")
+    redis_cluster.restart_node(restarted)  # ... another restarts empty
+    await comes_back(f"a restart of master :{restarted}")
+    log = harness.workers[0].log_path.read_text(errors="replace")
+    assert "Redis restarted (run id changed)" in log
+    assert harness.workers[0].process is not None
+    assert harness.workers[0].process.poll() is None, harness.workers[0].log_tail()
+
+
+async def test_worker_waits_for_an_absent_cluster_and_refuses_a_plain_redis(
+    harness: Harness, redis_url: str
+) -> None:
+    """KPI_REDIS_CLUSTER=true: an absent cluster is waited for, a plain Redis refused.
+
+    No node answering is an outage (waited for, as for a single Redis); a Redis without
+    cluster mode is a setting to fix (exit 78, naming it).
+    """
+    away = harness.start_worker(
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", KPI_REDIS_CLUSTER="true"
+    )
+    refused = harness.start_worker(REDIS_URL=redis_url, KPI_REDIS_CLUSTER="true")
+    assert refused.process is not None
+    assert refused.process.wait(60) == 78, refused.log_tail()
+    assert "KPI_REDIS_CLUSTER=true" in refused.log_path.read_text()
+    await asyncio.sleep(3)
+    assert away.process is not None
+    assert away.process.poll() is None, away.log_tail()
+    assert "not reachable at start" in away.log_path.read_text()
+    assert away.stop() == 0, away.log_tail()
