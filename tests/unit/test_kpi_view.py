@@ -295,7 +295,8 @@ def test_campaign_calls_shape() -> None:
         touched = {str(c[1]) for c in commands(call) if c[0] != "PUBLISH"}
         assert touched <= set(call.keys)
         assert all(key.startswith(f"kpi:{{{call.campaign_id}}}:") for key in call.keys)
-    # a hash whose fields can disappear is deleted before it is written; others only grow
+    # every hash is written whole: deleted, then set (a ratio whose denominator went back to 0,
+    # or a set rewritten after a lost Redis, must not keep old fields)
     deleted_first = {
         command[1]
         for call in calls
@@ -303,7 +304,8 @@ def test_campaign_calls_shape() -> None:
         if command[0] == "HSET" and commands(call)[i - 1] == ("DEL", command[1])
     }
     assert deleted_first == {
-        "kpi:{c1}:campaign:all", "kpi:{c1}:influencer:i1:all", "kpi:{c2}:post:p1:all"
+        "kpi:{c1}:campaign:all", "kpi:{c1}:campaign:1m:60", "kpi:{c1}:influencer:i1:all",
+        "kpi:{c2}:post:p1:all",
     }
 
 
