@@ -121,8 +121,16 @@ def faust_credentials(settings: Settings) -> CredentialsT | None:
     return None
 
 
-def redis_client(settings: Settings, *, decode_responses: bool = False) -> Redis:
-    """A Redis client for the settings (a Cluster client when KPI_REDIS_CLUSTER is set)."""
+def redis_client(
+    settings: Settings, *, decode_responses: bool = False, subscriber: bool = False,
+    client_name: str | None = None,
+) -> Redis:
+    """A Redis client for the settings (a Cluster client when KPI_REDIS_CLUSTER is set).
+
+    ``subscriber``: a plain client of the REDIS_URL node even on a cluster, to hold a
+    subscription (a cluster broadcasts every PUBLISH to all its nodes; redis-py's cluster
+    client has no asyncio pub/sub).
+    """
     from streams.sinks.redis import client_from_url  # noqa: PLC0415 (the sink imports this)
 
     files = settings.redis_tls
@@ -136,9 +144,11 @@ def redis_client(settings: Settings, *, decode_responses: bool = False) -> Redis
         )
         if value
     }
+    if client_name is not None:
+        tls["client_name"] = client_name
     return client_from_url(
-        settings.redis_url, decode_responses=decode_responses, cluster=settings.redis_cluster,
-        **tls,
+        settings.redis_url, decode_responses=decode_responses,
+        cluster=settings.redis_cluster and not subscriber, **tls,
     )
 
 

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 
 from streams.codec import dumps
 from streams.config import Settings
-from streams.sinks.redis import client_from_url
+from streams.connections import redis_client
 from streams.web.definitions import Definitions
 from streams.web.live import LiveHub, Viewer, sse_event
 from streams.web.settings import WebSettings
@@ -361,11 +361,13 @@ def create_app(
     # Named, so that CLIENT LIST shows which connections are the web view's (and that one
     # of them, only one, holds the subscription).
     name = f"campaign-kpi-web-{os.getpid()}-{secrets.token_hex(3)}"
-    reader = client if client is not None else client_from_url(
-        settings.redis_url, cluster=settings.redis_cluster, client_name=name
+    reader = client if client is not None else redis_client(settings, client_name=name)
+    subscriber = (
+        redis_client(settings, subscriber=True, client_name=name)
+        if client is None and settings.redis_cluster else None
     )
     definitions = Definitions(settings, web_settings)
-    hub = LiveHub(reader, web_settings, definitions, pages.sections)
+    hub = LiveHub(reader, web_settings, definitions, pages.sections, pubsub_client=subscriber)
     definitions.on_change = hub.definitions_changed
     app[HUB], app[_WEB], app[_PAGES], app[_CLIENT] = hub, web_settings, pages, reader
     app[CLIENT_NAME] = name
@@ -382,6 +384,8 @@ def create_app(
         await definitions.stop()
         if owns_client:
             await reader.aclose()
+        if subscriber is not None:
+            await subscriber.aclose()
 
     app.on_startup.append(startup)
     app.on_shutdown.append(shutdown)

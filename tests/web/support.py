@@ -137,9 +137,9 @@ def kpi_sets_of(events: Iterable[dict[str, Any]]) -> list[KpiSet]:
     return list(engine.all_sets())
 
 
-async def write_sets(redis_url: str, kpi_sets: Sequence[KpiSet]) -> None:
+async def write_sets(redis_url: str, kpi_sets: Sequence[KpiSet], *, cluster: bool = False) -> None:
     """Write KPI sets through the worker's own Redis sink: hashes, indexes, kpi:updates."""
-    sink = RedisSink(replace(Settings(), redis_url=redis_url))
+    sink = RedisSink(replace(Settings(), redis_url=redis_url, redis_cluster=cluster))
     await sink.start()
     try:
         await sink.write(Flush(list(kpi_sets), int(time.time() * 1000)))
