@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections import Counter
-from pathlib import Path
-from types import ModuleType
 
+from benchmarks import workload
 from streams.domain.vocabulary import Topic
 
 from .support import Applied, apply
 
-ROOT = Path(__file__).resolve().parents[2]
 END_S = 1_780_000_000.0
 
 
-def _workload() -> ModuleType:
-    # The benchmarks are scripts run from the repository root, not an installed package.
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module("benchmarks.workload")
-
-
 def test_the_mix_is_deterministic_valid_and_dead_letters_only_its_invalid_share() -> None:
-    workload = _workload()
     made = workload.Workload("t", campaigns=4, influencers=5, seed=3)
     stream = list(made.records(20_000, END_S, 6 * 3600))
     again = list(workload.Workload("t", campaigns=4, influencers=5, seed=3).records(
@@ -47,13 +35,13 @@ def test_the_mix_is_deterministic_valid_and_dead_letters_only_its_invalid_share(
 
 
 def test_viewer_pools_take_reach_into_sketches() -> None:
-    made = _workload().Workload("t", campaigns=1, influencers=5, seed=3)
+    made = workload.Workload("t", campaigns=1, influencers=5, seed=3)
     applied = apply(made.records(20_000, END_S, 6 * 3600))
     assert applied.kpis("t-c000")["reach"] > 1_000  # past the exact limit (100)
 
 
 def test_live_records_and_probes_happen_now() -> None:
-    made = _workload().Workload("t", campaigns=2, seed=1)
+    made = workload.Workload("t", campaigns=2, seed=1)
     definitions = list(made.records(2, END_S, 60))
     live = made.live(END_S)
     assert abs(live.timestamp_ms - END_S * 1000) <= 2_500
