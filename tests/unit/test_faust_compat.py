@@ -22,14 +22,14 @@ from streams import faust_compat
 PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
 
 # (class, method, its parameters): what faust_compat overrides or calls.
-OVERRIDDEN = [
+OVERRIDDEN: list[tuple[type, str, list[str]]] = [
     (aiokafka_driver.AIOKafkaConsumerThread, "_create_worker_consumer", ["self", "transport"]),
     (aiokafka_driver.Consumer, "_new_consumer_thread", ["self"]),
     (aiokafka_driver.Consumer, "_drain_messages", ["self", "fetcher"]),
     (faust.App, "_new_transport", ["self"]),
     (faust.App, "_new_web", ["self"]),
 ]
-USED = [
+USED: list[tuple[type, str, list[str]]] = [
     (aiokafka_driver.Consumer, "_wait_next_records", ["self", "timeout"]),
     (aiokafka_driver.Consumer, "_commit_offsets", ["self", "offsets", "start_new_transaction"]),
     (aiokafka_driver.Consumer, "seek_wait", ["self", "partitions"]),
