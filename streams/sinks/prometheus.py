@@ -7,8 +7,9 @@ the last flush. Event-time windows are read from Redis or the KPI topic.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,6 +21,11 @@ from streams.metrics import PREFIX
 from streams.sinks import Flush
 
 NO_OBJECTIVE = "undefined"
+_LIFT_MEASURES: Final = {
+    "lift": "Brand lift: positive share among the exposed minus among the control group.",
+    "relative_lift": "Brand lift relative to the control group's positive share.",
+    "z": "Two-proportion z score of the brand lift (|z| >= 1.96: significant at 95 %).",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,8 @@ class _CampaignSeries:
     progress: dict[str, float]
     updated_at_ms: int
     schedule_s: tuple[float, float] | None  # (starts_at, ends_at) of the definition
+    by_action: dict[str, float]  # conversions_by_action
+    brand_lift: dict[str, dict[str, float]]  # question -> its brand_lift entry's numbers
 
 
 class PrometheusSink(Collector):
@@ -71,6 +79,11 @@ class PrometheusSink(Collector):
                 None
                 if definition is None
                 else (definition.starts_at_us / 1e6, definition.ends_at_us / 1e6),
+                _numbers(kpis.get("conversions_by_action")),
+                {
+                    question: _numbers(entry)
+                    for question, entry in _mapping(kpis.get("brand_lift")).items()
+                },
             )
             self._latest.move_to_end(kpi_set.campaign_id)
         for record in flush.alerts:
@@ -129,6 +142,38 @@ class PrometheusSink(Collector):
             if series.schedule_s is not None:
                 starts.add_metric([campaign_id, series.objective], series.schedule_s[0])
                 ends.add_metric([campaign_id, series.objective], series.schedule_s[1])
+        by_action = GaugeMetricFamily(
+            f"{PREFIX}_conversions_by_action",
+            "Conversions (non-sale actions) of the campaign by action (window all).",
+            labels=["campaign_id", "objective", "action"],
+        )
+        # The brand_lift object, question by question: the rates' difference, its relative
+        # size, the two-proportion z score, and the respondents behind them per group.
+        lift = {
+            measure: GaugeMetricFamily(
+                f"{PREFIX}_brand_lift_{measure}", help_text,
+                labels=["campaign_id", "objective", "question"],
+            )
+            for measure, help_text in _LIFT_MEASURES.items()
+        }
+        respondents = GaugeMetricFamily(
+            f"{PREFIX}_brand_lift_respondents",
+            "Survey respondents with an answer in force, by question, group (exposed or "
+            "control) and answer (positive or any).",
+            labels=["campaign_id", "objective", "question", "group", "answer"],
+        )
+        for campaign_id, series in list(self._latest.items()):
+            for action, count in series.by_action.items():
+                by_action.add_metric([campaign_id, series.objective, action], count)
+            for question, entry in series.brand_lift.items():
+                labels = [campaign_id, series.objective, question]
+                for measure, family in lift.items():
+                    if measure in entry:
+                        family.add_metric(labels, entry[measure])
+                for group in ("exposed", "control"):
+                    for answer, field in (("any", group), ("positive", f"{group}_positive")):
+                        if field in entry:
+                            respondents.add_metric([*labels, group, answer], entry[field])
         alerts = GaugeMetricFamily(
             f"{PREFIX}_alert_open",
             "Open campaign alerts (1 each), by rule and severity.",
@@ -142,4 +187,17 @@ class PrometheusSink(Collector):
                 alerts.add_metric(
                     [campaign_id, latest.objective, rule, scope, scope_id, severity], 1
                 )
-        yield from (values, progress, updated, starts, ends, alerts)
+        yield from (values, progress, updated, starts, ends, by_action, *lift.values(),
+                    respondents, alerts)
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _numbers(value: object) -> dict[str, float]:
+    """The numeric entries of an object KPI."""
+    return {
+        name: float(number) for name, number in _mapping(value).items()
+        if isinstance(number, int | float)
+    }

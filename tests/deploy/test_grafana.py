@@ -239,6 +239,16 @@ def _rows(dashboard: dict[str, Any]) -> dict[str, str]:
             "Conversion",
             ["clicks_valid", "ctr", "orders", "revenue_minor", "cpa_minor", "roas"],
         ),
+        (
+            "Net revenue",
+            ["campaign_kpi_conversions_by_action", "revenue_net_minor", "refunded_minor",
+             "roas_net", "conversions", "cost_per_conversion_minor"],
+        ),
+        (
+            "Brand lift",
+            ["campaign_kpi_brand_lift_lift", "campaign_kpi_brand_lift_z",
+             "campaign_kpi_brand_lift_respondents"],
+        ),
         ("Target progress", ["campaign_kpi_target_progress_ratio"]),
     ],
 )

@@ -48,7 +48,7 @@ async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness)
     for sample in samples:
         if sample.name == "campaign_kpi_invalid_events_total":
             invalid[sample.labels["reason"]] += int(sample.value)
-    _, reasons = replay_expected(records)
+    expected, reasons = replay_expected(records)
     assert +invalid == reasons
     collections = {
         s.labels["generation"]: s.value
@@ -59,3 +59,35 @@ async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness)
     assert collections["0"] > 0
     campaigns = {s.labels["campaign_id"] for s in samples if s.name == "campaign_kpi_value"}
     assert len(campaigns) == 2, "at most KPI_METRICS_CAMPAIGNS campaigns carry KPI series"
+
+    # The object KPIs of those campaigns, as their own families, equal the replay's.
+    shown_families = {s.name for s in samples if s.labels.get("campaign_id") in campaigns}
+    assert {"campaign_kpi_conversions_by_action", "campaign_kpi_brand_lift_z",
+            "campaign_kpi_brand_lift_respondents"} <= shown_families
+    for campaign in campaigns:
+        kpis = expected[f"{campaign}|campaign|{campaign}|all|all"]["kpis"]
+        by_action = {
+            s.labels["action"]: s.value for s in samples
+            if s.name == "campaign_kpi_conversions_by_action"
+            and s.labels["campaign_id"] == campaign
+        }
+        assert by_action == {a: float(n) for a, n in kpis["conversions_by_action"].items()}
+        lift = kpis.get("brand_lift", {})
+        for measure in ("lift", "relative_lift", "z"):
+            shown = {
+                s.labels["question"]: s.value for s in samples
+                if s.name == f"campaign_kpi_brand_lift_{measure}"
+                and s.labels["campaign_id"] == campaign
+            }
+            assert shown == {q: e[measure] for q, e in lift.items() if measure in e}, measure
+        respondents = {
+            (s.labels["question"], s.labels["group"], s.labels["answer"]): s.value
+            for s in samples
+            if s.name == "campaign_kpi_brand_lift_respondents"
+            and s.labels["campaign_id"] == campaign
+        }
+        assert respondents == {
+            (q, group, answer): float(e[group if answer == "any" else f"{group}_positive"])
+            for q, e in lift.items() for group in ("exposed", "control")
+            for answer in ("any", "positive")
+        }
