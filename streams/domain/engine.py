@@ -319,8 +319,8 @@ class CampaignState:
     __slots__ = (
         "alerts", "answers", "archive", "block_ends", "campaign_id", "changes",
         "clicks_prune_at", "conversion_ids", "definition", "hourly", "ledgers", "lift",
-        "links", "open_windows", "orders", "posts", "refund_ids", "reviews", "sets", "tiers",
-        "valid_clicks",
+        "links", "open_windows", "orders", "packed_until", "posts", "refund_ids", "reviews",
+        "sets", "tiers", "valid_clicks",
     )
 
     def __init__(self, campaign_id: str, rules: Rules, changes: Changes) -> None:
@@ -348,6 +348,9 @@ class CampaignState:
         self.open_windows: list[tuple[int, SetKey]] = []
         self.archive: dict[BlockKey, bytes] = {}
         self.block_ends: list[tuple[int, BlockKey]] = []
+        # Per window kind, no packed window ends after this: a window ending later is new,
+        # and creating it needs no look into the blocks.
+        self.packed_until: dict[Window, int] = {}
         self.clicks_prune_at = 1024
         # For the alerts: clicks and bot clicks per link, the hourly course of the trended
         # counter (hour start, us -> value), and the alerts with their state.
@@ -359,7 +362,11 @@ class CampaignState:
         """The aggregate of a KPI set, created on first use, recorded as changed."""
         agg = self.sets.get(key)
         if agg is None:
-            if key[3] is None or (agg := self._unpack(key)) is None:
+            if (
+                key[3] is None
+                or _end_us(key) > self.packed_until.get(key[2], _NEVER_US)
+                or (agg := self._unpack(key)) is None
+            ):
                 agg = Aggregate(key)
             self.sets[key] = agg
             if key[3] is not None:
@@ -389,6 +396,9 @@ class CampaignState:
         if data is None:
             heapq.heappush(self.block_ends, (_block_end_us(block), block))
         self.archive[block] = (data or b"") + pack(agg)
+        window, end_us = agg.key[2], _end_us(agg.key)
+        if end_us > self.packed_until.get(window, _NEVER_US):
+            self.packed_until[window] = end_us
         del self.sets[agg.key]
         self.changes.packed[agg] = self
         self.changes.blocks.add((self.campaign_id, block))
@@ -694,6 +704,10 @@ class Engine:
             heapq.heapify(state.open_windows)
             state.block_ends = [(_block_end_us(block), block) for block in state.archive]
             heapq.heapify(state.block_ends)
+            for end_us, block in state.block_ends:  # a block's end bounds its windows' ends
+                window = block[2]
+                state.packed_until[window] = max(
+                    end_us, state.packed_until.get(window, _NEVER_US))
             count = sum(len(times) for times in state.valid_clicks.values())
             state.clicks_prune_at = max(1024, 2 * count)
 
@@ -1074,6 +1088,9 @@ class Engine:
             state.campaign_all().counts[_REACH_SUM] += delta
             if post.published is not None:
                 state.influencer_all(post.published.influencer_id).counts[_REACH_SUM] += delta
+
+
+_NEVER_US: Final = -(2**63)  # before any time: nothing packed yet
 
 
 def _end_us(key: SetKey) -> int:
