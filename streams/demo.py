@@ -380,10 +380,8 @@ def render_campaign(view: CampaignView) -> list[str]:
             lines.append(f"    target {name:<25} {fmt.kpi(name, target):>14}  (no value yet)")
             continue
         standing = pacing(name, float(share), elapsed)
-        # A cost KPI is met at or below its target: the bar fills as the cost comes down.
-        filled = (1 / share if share > 0 else 1.0) if lower_is_better(name) else share
         lines.append(
-            f"    target {name:<25} {fmt.kpi(name, target):>14}  [{_bar(filled)}] "
+            f"    target {name:<25} {fmt.kpi(name, target):>14}  [{_bar(standing.attained)}] "
             f"{share * 100:6.1f}%{' (lower is better)' if lower_is_better(name) else ''}  "
             f"{standing.status or ''}"
             + (f" (pace {standing.pace:.2f})" if standing.pace is not None else "")

@@ -136,6 +136,17 @@ class Pacing:
         """The value is at (or, for a cost, below) its target today."""
         return self.progress <= 1 if lower_is_better(self.kpi) else self.progress >= 1
 
+    @property
+    def attained(self) -> float:
+        """How much of the target is attained, 0..1 (a progress bar's fill).
+
+        For a cost KPI, the target over the value: a cost three times its target fills a
+        third of the bar, not all of it.
+        """
+        if lower_is_better(self.kpi):
+            return 1.0 if self.progress <= 0 else min(1.0 / self.progress, 1.0)
+        return min(max(self.progress, 0.0), 1.0)
+
 
 def pacing(kpi: str, progress: float, elapsed: float | None) -> Pacing:
     """The standing of one target at an elapsed share (None: schedule unknown).

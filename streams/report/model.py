@@ -42,7 +42,7 @@ from streams.report.formatting import (
     short_label,
     time_zone,
 )
-from streams.report.sources import ALERTS_SHAPE, CampaignData, Definition, ReportSettings
+from streams.report.sources import CampaignData, Definition, ReportSettings
 
 __all__ = ["ComparisonRefused", "build_campaign", "build_portfolio", "check_comparable"]
 
@@ -246,10 +246,10 @@ def _entry(
         standing: Pacing = pacing(name, share, elapsed)
         entry.update(
             {"pace": standing.pace, "status": standing.status,
-             "target_reached": standing.target_reached}
+             "target_reached": standing.target_reached, "attained": standing.attained}
         )
     else:
-        entry.update({"pace": None, "status": None, "target_reached": None})
+        entry.update({"pace": None, "status": None, "target_reached": None, "attained": None})
     return entry
 
 
@@ -665,24 +665,32 @@ def _median(values: Sequence[float]) -> float | None:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _alerts(data: CampaignData, fmt: Formatter) -> dict[str, Any] | None:
-    """The alerts hook (issue 15): shown only when the alerts key exists."""
-    if data.alerts is None:
-        return None
-    items = []
-    for name, value in sorted(data.alerts.items()):
-        entry = value if isinstance(value, Mapping) else {"summary": str(value)}
-        since = _num(entry.get("since"))
-        items.append(
-            {
-                "name": name,
-                "severity": entry.get("severity"),
-                "summary": entry.get("summary"),
-                "kpi": entry.get("kpi"),
-                "since_text": fmt.time(since / 1000) if since is not None else None,
-            }
-        )
-    return {"assumed_shape": ALERTS_SHAPE, "items": items}
+def _alerts(data: CampaignData, fmt: Formatter) -> dict[str, Any]:
+    """The worker's alerts: what fired, on what, with its figures, and whether it cleared."""
+    def when(ms: int | None) -> str | None:
+        return fmt.time(ms / 1000) if ms is not None else None
+
+    items = [
+        {
+            "rule": alert.rule,
+            "label": alert.rule.replace("_", " "),
+            "scope": alert.scope,
+            "scope_id": alert.scope_id,
+            "severity": alert.severity,
+            "state": alert.state,
+            "message": alert.message,
+            "figures": alert.figures,
+            "first_seen_text": when(alert.first_seen_ms),
+            "last_seen_text": when(alert.last_seen_ms),
+            "resolved_text": when(alert.resolved_at_ms),
+        }
+        for alert in data.alerts
+    ]
+    return {
+        "items": items,
+        "open": sum(1 for alert in data.alerts if alert.is_open),
+        "unreadable": data.unreadable_alerts,
+    }
 
 
 def build_campaign(

@@ -11,7 +11,8 @@
   key, counting the records whose key is the campaign id (a record with a wrong or missing
   key cannot be attributed to a campaign; the worker keys dead letters by the input key).
 * History beyond Redis TTLs: the KPI topic (compacted, every windowed set's last value).
-* Alerts (issue 15, not built yet): :data:`ALERTS_SHAPE`.
+* Alerts: the worker's records in ``kpi:{<campaign_id>}:alerts`` (open and resolved), through
+  :func:`streams.kpi_view.read_alerts`.
 
 Kafka reads are bounded in time; when Kafka is away the report says what it could not read.
 """
@@ -37,19 +38,20 @@ from streams.domain.errors import InvalidRecord
 from streams.domain.events import CampaignDefined
 from streams.domain.vocabulary import Scope, Topic
 from streams.kpi_view import (
+    Alert,
     StoredKpis,
     alerts_key,
     campaigns_of,
+    read_alerts,
     read_scope_sets,
     read_series,
     read_stored,
     scope_ids,
 )
 from streams.replay import BadLine, parse_line
-from streams.sinks.redis import parse_fields, redis_key
+from streams.sinks.redis import redis_key
 
 __all__ = [
-    "ALERTS_SHAPE",
     "CampaignData",
     "DeadLetters",
     "Definition",
@@ -61,11 +63,6 @@ __all__ = [
     "read_definitions_kafka",
 ]
 
-ALERTS_SHAPE: Final = (
-    "kpi:{<campaign_id>}:alerts is a Redis hash: field = alert name, value = a JSON object "
-    '{"severity": "critical|warning|info", "summary": text, "since": epoch ms?, "kpi": name?}'
-)
-"""The assumed shape of the alerts of issue 15 (not built yet): the one place it is written."""
 
 _OFFSET: Final = re.compile(r"([+-]\d\d:\d\d|[zZ])$")
 
@@ -137,7 +134,8 @@ class CampaignData:
     dead_letters: DeadLetters | None = None
     peers: list[StoredKpis] = field(default_factory=list)  # same objective, self excluded
     peer_definitions: dict[str, Definition] = field(default_factory=dict)
-    alerts: dict[str, object] | None = None  # None: no alerts key (issue 15 not there yet)
+    alerts: list[Alert] = field(default_factory=list)  # open first, then resolved
+    unreadable_alerts: int = 0  # fields of the alerts hash not of the documented shape
     history_source: str = "Redis"
     problems: list[str] = field(default_factory=list)  # sources that could not be read
     read_at_s: float = 0.0
@@ -375,19 +373,6 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if str(error) else text
 
 
-async def read_alerts(client: Redis, campaign_id: str) -> dict[str, object] | None:
-    """The campaign's alerts when the key exists (:data:`ALERTS_SHAPE`), else None."""
-    key = alerts_key(campaign_id)
-    kind: Any = await client.type(key)
-    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-    if kind == "none":
-        return None
-    if kind != "hash":
-        return {"_unexpected": f"{key} is a Redis {kind}, not the hash assumed ({ALERTS_SHAPE})"}
-    fields: Mapping[Any, Any] = await client.hgetall(key)
-    return parse_fields(fields)
-
-
 def _merge(redis_sets: list[StoredKpis], topic_sets: list[StoredKpis]) -> list[StoredKpis]:
     """Windows from both; Redis wins where both have one (it is written after the topic)."""
     by_start = {s.window_start: s for s in topic_sets}
@@ -451,7 +436,7 @@ async def gather(
             f"({_describe(error)})"
         )
     await _history(data, settings, report, now)
-    data.alerts = await read_alerts(client, campaign_id)
+    data.alerts, data.unreadable_alerts = await read_alerts(client, campaign_id)
     return data
 
 

@@ -167,13 +167,14 @@ def _entry(
         "targeted": share is not None or target is not None,
         "progress": share,
         "progress_text": fmt.share(share) if share is not None else "—",
-        "meter": min(share, 2.0) if share is not None and math.isfinite(share) else None,
+        "meter": None,  # how much of the target is attained, 0..1
         "pace": None,
         "pace_text": "—",
         "status": None,
     }
     if share is not None:
         standing = pacing(name, share, elapsed)
+        entry["meter"] = standing.attained if math.isfinite(share) else None
         entry["status"] = standing.status or "schedule unknown"
         if standing.pace is not None:
             entry["pace"] = standing.pace

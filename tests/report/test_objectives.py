@@ -117,3 +117,12 @@ def test_percentile_rank() -> None:
     assert percentile_rank(5, [5, 1], "reach") == 75.0
     # Lower is better for costs.
     assert percentile_rank(5, [6, 7], "cpm_minor") == 100.0
+
+
+def test_attained_fills_a_bar_towards_the_target() -> None:
+    assert pacing("reach", 0.25, 0.5).attained == 0.25
+    assert pacing("reach", 1.7, 0.5).attained == 1.0
+    # A cost three times its target has a third of the way to go, not the whole bar.
+    assert pacing("cpm_minor", 3.0, 0.5).attained == pytest.approx(1 / 3)
+    assert pacing("cpm_minor", 0.5, 0.5).attained == 1.0
+    assert pacing("cpa_minor", 0.0, 0.5).attained == 1.0

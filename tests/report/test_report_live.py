@@ -471,22 +471,43 @@ def test_campaign_with_only_platform_snapshots(settings: Settings) -> None:
     assert any(r["rule"] == "brand_lift_sample" for r in data["recommendations"])
 
 
-def test_alerts_hook(simulated: Simulated, settings: Settings) -> None:
+def test_alerts_section_shows_the_workers_records(
+    simulated: Simulated, settings: Settings
+) -> None:
     cid = CAMPAIGNS["awareness"]
     _load(settings, simulated.sets_of(cid))
-    _, html = _report(settings, cid)
-    assert 'data-section="alerts"' not in html
+    data, html = _report(settings, cid)
+    assert data["alerts"]["items"] == []
+    assert "No alert fired." in html
+    opened = {
+        "campaign_id": cid, "rule": "pacing_behind", "scope": "campaign", "scope_id": "reach",
+        "severity": "warning", "state": "open", "message": "reach is behind its target",
+        "figures": {"pace": 0.61}, "first_seen": 1_741_000_000_000,
+        "last_seen": 1_741_003_600_000, "resolved_at": None,
+    }
+    cleared = {**opened, "rule": "bot_clicks", "scope": "link", "scope_id": "lnk-1",
+               "severity": "critical", "state": "resolved", "message": "bots on lnk-1",
+               "resolved_at": 1_741_007_200_000}
     client = redis.Redis.from_url(settings.redis_url)
     try:
-        client.hset(alerts_key(cid), "CampaignKpiBehindTargetPace", codec.dumps(
-            {"severity": "warning", "summary": "reach behind pace", "since": 1_741_000_000_000,
-             "kpi": "reach"}))
+        client.hset(alerts_key(cid), mapping={
+            "pacing_behind|campaign|reach": codec.dumps(opened),
+            "bot_clicks|link|lnk-1": codec.dumps(cleared),
+            "not|an|alert": b"{}",
+        })
     finally:
         client.close()
     data, html = _report(settings, cid)
-    assert data["alerts"]["items"][0]["summary"] == "reach behind pace"
-    assert 'data-section="alerts"' in html
-    assert "reach behind pace" in html
+    items = data["alerts"]["items"]
+    assert [(a["rule"], a["state"]) for a in items] == [
+        ("pacing_behind", "open"), ("bot_clicks", "resolved")
+    ]
+    assert data["alerts"]["open"] == 1
+    assert data["alerts"]["unreadable"] == 1
+    row = _row(html, 'data-alert="pacing_behind|campaign|reach"')
+    assert "reach is behind its target" in row
+    assert "open" in row
+    assert "cleared" in _row(html, 'data-alert="bot_clicks|link|lnk-1"')
 
 
 def test_portfolio_of_one_objective(
