@@ -54,6 +54,12 @@ KPI_TOPIC_CONFIG: Final[dict[str, str]] = {
     "max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES),
 }
 DLQ_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES)}
+# Campaign definitions are kept for good: the report and the web view read a campaign's brief
+# (dates, currency, targets, roster) from this topic long after the campaign, and a record's
+# Kafka timestamp is when it was produced, so a time-based retention would take the brief of a
+# finished campaign away. Not compacted: the definition in force is chosen by `occurred_at`
+# (contract 1.2), which compaction by offset could drop. They are few and small.
+CAMPAIGNS_TOPIC_CONFIG: Final[dict[str, str]] = {"retention.ms": "-1", "retention.bytes": "-1"}
 _METADATA_ATTEMPTS: Final = 50
 
 
@@ -73,7 +79,11 @@ def wanted_topics(settings: Settings) -> list[NewTopic]:
         return NewTopic(name, count, replicas, topic_configs={**common, **config})
 
     topics = [
-        topic(settings.topic(logical), {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)})
+        topic(
+            settings.topic(logical),
+            {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES),
+             **(CAMPAIGNS_TOPIC_CONFIG if logical is Topic.CAMPAIGNS else {})},
+        )
         for logical in Topic
     ]
     topics.append(topic(settings.state_topic_name, STATE_TOPIC_CONFIG))
