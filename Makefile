@@ -10,6 +10,8 @@
 #   make fuzz           the decode/engine/dead-letter fuzz target and the replay of input at
 #                       the contract's bounds, longer (FUZZ_EXAMPLES=N, BOUNDS_EXAMPLES=N)
 #   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
+#   make bench-state    RSS and live state topic size per simulated day: 2M events, 60 days, 20
+#                       campaigns (STATE_ARGS="--events N --days D --campaigns C ...")
 #   make report-screenshot  a PNG of a report page by headless Chromium (REPORT=, OUT=, SELECTOR=)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
 
@@ -25,6 +27,7 @@ SERVICES_ENV := .local/services.env
 LINT_PATHS  := $(wildcard streams tests benchmarks)
 
 .PHONY: help setup lock services services-down services-status lint test chaos fuzz demo bench \
+	bench-state \
 	report-screenshot
 
 help:
@@ -82,6 +85,10 @@ demo: setup services
 
 bench: setup services
 	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(BENCH_ARGS)
+
+# Bounded state over weeks of event time (benchmarks/state_bench.py; benchmarks/README.md).
+bench-state: setup services
+	$(BIN)/python benchmarks/state_bench.py $(STATE_ARGS)
 
 # A PNG of a campaign report's page, taken by the system's headless Chromium through
 # Playwright (never a downloaded browser). See README, "Campaign report".
