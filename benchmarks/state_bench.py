@@ -17,9 +17,10 @@ the first week's: the contract's bounded state (3) says both go flat once window
 and their retention passes, except for what it keeps for ever (the ids of topics with an
 unbounded dedup horizon: posts, orders, reviews, ...), which grows with those events.
 
-Each campaign gets one conversion at launch: the worker drops packed windows only once every
-topic that feeds windows has a lateness reference (docs/contract-decisions.md), and the mix
-has no conversions of its own. Topics and Redis keys of the run are deleted at the end
+Each campaign gets one conversion a day: the worker drops a block of packed windows only once
+every topic that feeds windows has a lateness reference past it (docs/contract-decisions.md;
+a topic's next record may land anywhere after its reference), and the mix has no conversions
+of its own. Topics and Redis keys of the run are deleted at the end
 (``--keep`` keeps them). Defaults of the worker's settings apply (``--worker-env`` changes
 them: the Redis TTLs are also the retention of packed windows, 2 / 14 / 180 days).
 """
@@ -133,14 +134,14 @@ def held(metrics_url: str) -> dict[str, float]:
     return totals
 
 
-def launch_conversions(workload: Workload, start_us: int) -> list[Record]:
-    """One conversion per campaign an hour after the start (see the module docstring)."""
+def daily_conversions(workload: Workload, day_start_us: int, day: int) -> list[Record]:
+    """One conversion per campaign an hour into the day (see the module docstring)."""
     out = []
+    at_us = day_start_us + 3600 * 1_000_000
     for campaign in workload.campaigns:
-        at_us = start_us + 3600 * 1_000_000
+        conversion_id = f"day{day}-{campaign.cid}"
         event = build.conversion(
-            f"launch-{campaign.cid}", at_us, campaign.cid,
-            conversion_id=f"launch-{campaign.cid}", action="signup",
+            conversion_id, at_us, campaign.cid, conversion_id=conversion_id, action="signup",
         )
         out.append(build.record(event, at_us // 1000 + 500))
     return out
@@ -172,10 +173,16 @@ def verdict(days: list[Day], flat_ratio: float) -> str:
         flat = flat and ratio <= flat_ratio
         parts.append(f"{name} {first / MIB:+.2f} MiB/day in week 1, {last / MIB:+.2f} in the "
                      f"last week (x{ratio:.2f})")
+    # Which cells grow: what the contract keeps for ever grows with its events (docs/capacity.md).
+    kinds = sorted({kind for d in days for kind in d.by_kind})
+    last_week = {
+        kind: (days[-1].by_kind.get(kind, 0) - days[-WEEK].by_kind.get(kind, 0)) / (WEEK - 1)
+        for kind in kinds
+    }
+    growth = ", ".join(f"{kind} {per_day / MIB:+.3f}" for kind, per_day in last_week.items())
     word = "flat" if flat else "still growing"
-    return f"verdict: {word} (last week's growth <= {flat_ratio:.2f} x week 1's): " + "; ".join(
-        parts
-    )
+    return (f"verdict: {word} (last week's growth <= {flat_ratio:.2f} x week 1's): "
+            + "; ".join(parts) + f"; state in the last week, MiB/day: {growth}")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -201,10 +208,11 @@ async def run(args: argparse.Namespace) -> int:
     days: list[Day] = []
     try:
         stream = workload.records(args.events, end_s, args.days * DAY_S)
-        pending: list[Record] = launch_conversions(workload, start_us)
+        pending: list[Record] = []
         for day in range(1, args.days + 1):
             day_end_ms = (start_us // 1000) + day * DAY_S * 1000
-            for record in pending:
+            day_start_us = start_us + (day - 1) * DAY_S * 1_000_000
+            for record in [*pending, *daily_conversions(workload, day_start_us, day)]:
                 await producer.add(record)
             pending = []
             for record in stream:
