@@ -17,4 +17,6 @@ def test_a_set_that_cannot_be_encoded_is_reported_and_the_others_are_kept() -> N
     )
     assert failed == [no_type.key, not_unicode.key]
     assert [key for key, _ in records] == [good.key.encode()]
-    assert codec.loads(records[0][1])["kpis"] == {"spend_minor": 2**70 + 1}
+    value = records[0][1]
+    assert value is not None
+    assert codec.loads(value)["kpis"] == {"spend_minor": 2**70 + 1}
