@@ -7,8 +7,11 @@
 #   make test           lint, services, then the whole pytest suite against the real services
 #   make demo           the end-to-end demo: worker + simulator + live terminal view
 #   make chaos          the long fault scenarios (minutes each), with a one-line summary each
-#   make fuzz           the decode/engine/dead-letter fuzz target, longer (FUZZ_EXAMPLES=N)
+#   make fuzz           the decode/engine/dead-letter fuzz target and the replay of input at
+#                       the contract's bounds, longer (FUZZ_EXAMPLES=N, BOUNDS_EXAMPLES=N)
 #   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
+#   make bench-state    RSS and live state topic size per simulated day: 2M events, 60 days, 20
+#                       campaigns (STATE_ARGS="--events N --days D --campaigns C ...")
 #   make report-screenshot  a PNG of a report page by headless Chromium (REPORT=, OUT=, SELECTOR=)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
 
@@ -24,6 +27,7 @@ SERVICES_ENV := .local/services.env
 LINT_PATHS  := $(wildcard streams tests benchmarks)
 
 .PHONY: help setup lock services services-down services-status lint test chaos fuzz demo bench \
+	bench-state \
 	report-screenshot
 
 help:
@@ -69,8 +73,10 @@ chaos: setup services
 		-k test_faults_change_no_output
 
 FUZZ_EXAMPLES ?= 200000
+BOUNDS_EXAMPLES ?= 1000
 fuzz: setup
-	KPI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q
+	KPI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KPI_BOUNDS_EXAMPLES=$(BOUNDS_EXAMPLES) \
+		$(BIN)/pytest tests/fuzz tests/oracle/test_bounds_property.py -q
 
 # The end-to-end demo: a worker and the simulator against the services, live KPIs in the
 # terminal until Ctrl-C (DEMO_SECONDS=N stops it after N seconds). See README, "Demo".
@@ -79,6 +85,10 @@ demo: setup services
 
 bench: setup services
 	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(BENCH_ARGS)
+
+# Bounded state over weeks of event time (benchmarks/state_bench.py; benchmarks/README.md).
+bench-state: setup services
+	$(BIN)/python benchmarks/state_bench.py $(STATE_ARGS)
 
 # A PNG of a campaign report's page, taken by the system's headless Chromium through
 # Playwright (never a downloaded browser). See README, "Campaign report".

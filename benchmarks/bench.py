@@ -422,7 +422,8 @@ def start_worker(args: argparse.Namespace, prefix: str, run_dir: Path) -> Worker
         name, value = assignment.split("=", 1)
         env[name] = value
     log_path = run_dir / "worker.log"
-    command = [str(Path(sys.executable).with_name("campaign-kpi")), "worker"]
+    # This checkout's module (the spawn's cwd), whatever the console script was installed from.
+    command = [sys.executable, "-m", "streams.cli", "worker"]
     if args.profile:
         command = [
             str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses",

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +21,18 @@ from benchmarks.workload import Record
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
-    """Create input topics (records up to 2 MiB, as the worker's own topics)."""
+async def create_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, configs: Mapping[str, str] | None = None
+) -> None:
+    """Create input topics (records up to 2 MiB, as the worker's own topics; more configs)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         for name in names:
-            topic = NewTopic(name, partitions, 1, topic_configs={"max.message.bytes": "2097152"})
+            topic = NewTopic(
+                name, partitions, 1,
+                topic_configs={"max.message.bytes": "2097152", **(configs or {})},
+            )
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
     finally:
@@ -188,8 +193,17 @@ def sample_process(pid: int) -> ProcSample:
 
 def peak_rss(pid: int | str = "self") -> int:
     """VmHWM (peak resident set size) in bytes."""
+    return _status_bytes(pid, "VmHWM:")
+
+
+def rss(pid: int | str = "self") -> int:
+    """VmRSS (resident set size now) in bytes."""
+    return _status_bytes(pid, "VmRSS:")
+
+
+def _status_bytes(pid: int | str, name: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(name):
                 return int(line.split()[1]) * 1024
     return 0

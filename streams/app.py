@@ -93,7 +93,8 @@ def create_app(settings: Settings) -> KpiApp:
     metrics.watch_state(
         app.registry,
         lambda: pipeline.consumer_lag(partial(highwater, app)),
-        pipeline.campaign_counts,
+        pipeline.state_held,
+        settings.state_ceilings,
     )
     attach(app, pipeline, poll_s=min(1.0, settings.flush_interval_s))
 

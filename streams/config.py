@@ -23,6 +23,11 @@ from streams.web.settings import WebSettings
 
 _S_TO_US: Final = 1_000_000
 _TOPIC_NAME: Final = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+# KPI_STATE_MAX_<KIND>: default ceilings and what each counts (docs/capacity.md).
+STATE_CEILINGS: Final = {
+    "campaigns": 50_000, "kpi_sets": 2_000_000, "open_windows": 1_000_000,
+    "window_blocks": 1_000_000,
+}
 
 
 def topic_env_suffix(topic: str) -> str:
@@ -76,6 +81,11 @@ class Settings:
         default_factory=lambda: {"1m": 2 * 86_400, "1h": 14 * 86_400, "1d": 180 * 86_400}
     )
     metrics_campaigns: int = 200
+    # Most state one worker should hold, by kind (streams.metrics.STATE_KINDS); an alert fires
+    # above (docs/capacity.md sizes them: a few GiB of memory at these defaults).
+    state_ceilings: Mapping[str, int] = field(
+        default_factory=lambda: dict(STATE_CEILINGS)
+    )
     web_port: int = 16066
     web_bind: str = "127.0.0.1"
     data_dir: str = ".local/worker"
@@ -452,6 +462,12 @@ def _directory(raw: str) -> str:
 
 
 _ID_CHARS: Final = r"[a-zA-Z0-9._-]+"
+_STATE_DOCS: Final = {
+    "campaigns": "campaigns",
+    "kpi_sets": "live KPI sets (`all` sets and open windows)",
+    "open_windows": "open (not yet final) windows",
+    "window_blocks": "blocks of packed final windows",
+}
 _ALERT_DOCS: Final = {
     "pacing_after_share": "Alert on pacing only after this share of the schedule (0.10).",
     "pacing_behind_below": "pacing_behind fires under this pace (0.8); critical under "
@@ -562,6 +578,13 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     ),
     Variable("KPI_METRICS_CAMPAIGNS", "metrics_campaigns", _integer(0, 100_000),
              "an integer 0..100000", "Campaigns with KPI series on /metrics (most recent)."),
+    *(
+        Variable(f"KPI_STATE_MAX_{kind.upper()}", f"state_ceilings.{kind}", _integer(1),
+                 "an integer >= 1",
+                 f"Alert (CampaignKpiStateAboveCeiling) when one worker holds more {what} "
+                 "than this, over all its partitions.")
+        for kind, what in _STATE_DOCS.items()
+    ),
     Variable("KPI_WEB_PORT", "web_port", _integer(1, 65535), "a port 1..65535",
              "Port of the worker's web server (/metrics, /health)."),
     Variable("KPI_WEB_BIND", "web_bind", _text(r"[0-9a-fA-F.:]+|localhost"),

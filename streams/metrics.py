@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Final, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,8 +20,21 @@ GC_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 
 # (topic, partition) -> records not yet processed
 LagReader = Callable[[], Iterable[tuple[str, int, int]]]
-# (partition, campaigns, KPI sets) held
-StateReader = Callable[[], Iterable[tuple[int, int, int]]]
+
+
+class StateHeld(NamedTuple):
+    """What one owned partition holds in memory (and so, live, in its state topic)."""
+
+    partition: int
+    campaigns: int
+    kpi_sets: int  # live aggregates: every `all` set and the open windows
+    open_windows: int  # windowed sets not yet final (packed)
+    window_blocks: int  # blocks of packed final windows, not yet past their retention
+
+
+StateReader = Callable[[], Iterable[StateHeld]]
+# What each *_held gauge is measured in, for the ceiling's label (KPI_STATE_MAX_*).
+STATE_KINDS: Final = ("campaigns", "kpi_sets", "open_windows", "window_blocks")
 
 
 class PipelineMetrics:
@@ -93,10 +106,40 @@ class PipelineMetrics:
         }
 
     def watch_state(
-        self, registry: CollectorRegistry, lag: LagReader, state: StateReader
+        self,
+        registry: CollectorRegistry,
+        lag: LagReader,
+        state: StateReader,
+        ceilings: Mapping[str, int],
     ) -> None:
-        """Report consumer lag and the state held, read at scrape time."""
+        """Report consumer lag and the state held, read at scrape time, and its ceilings.
+
+        ``ceilings`` (kind of :data:`STATE_KINDS` -> most held by this worker) are exposed as
+        ``campaign_kpi_state_ceiling{state=...}``, for the alert rule to compare with.
+        """
         registry.register(_StateCollector(lag, state))
+        ceiling = Gauge(
+            f"{PREFIX}_state_ceiling",
+            "Most state this worker should hold, over all its partitions (KPI_STATE_MAX_*), "
+            "by kind of state: the alert CampaignKpiStateAboveCeiling compares the *_held "
+            "gauges with it.",
+            ["state"],
+            registry=registry,
+        )
+        for kind in STATE_KINDS:
+            ceiling.labels(kind).set(ceilings[kind])
+
+
+_HELD_DOCS: Final = {
+    "campaigns": "Campaigns whose state this worker holds, per owned partition.",
+    "kpi_sets": "KPI sets held as live aggregates (every `all` set and the open windows), per "
+                "owned partition.",
+    "open_windows": "Windowed KPI sets not yet final (a live aggregate, reach sketch "
+                    "included), per owned partition.",
+    "window_blocks": "Blocks of final windows packed to their values (a day of 1m or 1h "
+                     "windows, 32 days of 1d, per scope) not yet past their retention, per "
+                     "owned partition.",
+}
 
 
 class _StateCollector(Collector):
@@ -113,21 +156,14 @@ class _StateCollector(Collector):
         for topic, partition, lag in self._lag():
             family.add_metric([topic, str(partition)], lag)
         yield family
-        campaigns = GaugeMetricFamily(
-            f"{PREFIX}_campaigns_held",
-            "Campaigns whose state this worker holds, per owned partition.",
-            labels=["partition"],
-        )
-        sets = GaugeMetricFamily(
-            f"{PREFIX}_kpi_sets_held",
-            "KPI sets (every scope and window) this worker holds, per owned partition.",
-            labels=["partition"],
-        )
-        for partition, campaign_count, set_count in self._state():
-            campaigns.add_metric([str(partition)], campaign_count)
-            sets.add_metric([str(partition)], set_count)
-        yield campaigns
-        yield sets
+        families = {
+            kind: GaugeMetricFamily(f"{PREFIX}_{kind}_held", doc, labels=["partition"])
+            for kind, doc in _HELD_DOCS.items()
+        }
+        for held in self._state():
+            for kind, gauge in families.items():
+                gauge.add_metric([str(held.partition)], getattr(held, kind))
+        yield from families.values()
 
 
 def watch_gc_pauses(registry: CollectorRegistry) -> None:

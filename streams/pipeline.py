@@ -39,7 +39,7 @@ from streams.domain.events import CampaignDefined
 from streams.domain.vocabulary import Outcome
 from streams.faults import fault_point
 from streams.journal import Journal, Meta
-from streams.metrics import PipelineMetrics
+from streams.metrics import PipelineMetrics, StateHeld
 from streams.processing import apply_record, dead_letter
 from streams.sinks import Flush, Sink
 from streams.sinks.kpi_topic import alert_records, kpi_records
@@ -493,11 +493,17 @@ class Pipeline:
                 if end is not None:
                     yield logical, number, max(0, end - part.offsets.get(topic, -1) - 1)
 
-    def campaign_counts(self) -> Iterator[tuple[int, int, int]]:
-        """(partition, campaigns, KPI sets) held, per owned partition."""
-        for number, part in self._partitions.items():
-            sets = sum(len(state.sets) for state in part.engine.campaigns.values())
-            yield number, len(part.engine.campaigns), sets
+    def state_held(self) -> Iterator[StateHeld]:
+        """What each owned partition holds (a pass over its live sets: read at scrape time)."""
+        for number, part in list(self._partitions.items()):
+            states = list(part.engine.campaigns.values())
+            yield StateHeld(
+                number,
+                len(states),
+                sum(len(state.sets) for state in states),
+                sum(1 for state in states for key in state.sets if key[3] is not None),
+                sum(len(state.archive) for state in states),
+            )
 
 
 class SinkFailed(RuntimeError):

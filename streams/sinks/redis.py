@@ -42,7 +42,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, cast
 
 import hiredis
@@ -53,6 +53,7 @@ from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
     ConnectionError,
+    DataError,
     MasterDownError,
     NoScriptError,
     ReadOnlyError,
@@ -114,7 +115,10 @@ TRANSIENT_ERRORS: Final[tuple[type[BaseException], ...]] = (
     ClusterDownError,
     OSError,
 )
-
+# A value that cannot become a Redis argument: no known type (encode_value, hiredis),
+# text that is not Unicode (UTF-8 encoding; a UnicodeError is a ValueError), or what
+# redis-py's own encoder refuses on a cluster.
+UNENCODABLE_ERRORS: Final[tuple[type[BaseException], ...]] = (TypeError, ValueError, DataError)
 
 
 class ClusterUnreachableError(ConnectionError):
@@ -529,8 +533,16 @@ class RedisSink:
         """
         if not flush.kpi_sets:
             return ()
-        calls = campaign_calls(flush, self._ttl_s)
-        replies = await self._run("writing a flush", [("campaign", call) for call in calls])
+        try:
+            calls = campaign_calls(flush, self._ttl_s)
+            replies = await self._run("writing a flush", [("campaign", call) for call in calls])
+        except UNENCODABLE_ERRORS:
+            # Found only now, not checked set by set on every flush (packing is a tenth of
+            # the worker's CPU): the sets that cannot be written are left out, the rest is
+            # written again (absolute values, fenced: writing twice changes nothing).
+            flush = replace(flush, kpi_sets=self._encodable(flush))
+            calls = campaign_calls(flush, self._ttl_s)
+            replies = await self._run("writing a flush", [("campaign", call) for call in calls])
         lost: set[str] = set()
         for call, reply in zip(calls, replies, strict=True):
             cid = cast(str, call.campaign_id)
@@ -562,6 +574,23 @@ class RedisSink:
             log.warning("Redis restarted (run id changed): writing every campaign again")
             return watched
         return [cid for cid, found in zip(watched, exists, strict=True) if found == 0]
+
+    def _encodable(self, flush: Flush) -> list[KpiSet]:
+        """The flush's sets that can be written; each other one is logged and counted."""
+        kept = []
+        for kpi_set in flush.kpi_sets:
+            try:
+                key = redis_key(kpi_set)
+                _pack("HSET", key, *hash_items(kpi_set, flush.updated_at_ms))
+                dumps([key])  # the update message names it
+            except UNENCODABLE_ERRORS as error:
+                log.error("KPI set %s cannot be written to Redis (%r); it is left out",
+                          kpi_set.key, error)
+                if self._on_set_error is not None:
+                    self._on_set_error(f"KPI set {kpi_set.key}")
+            else:
+                kept.append(kpi_set)
+        return kept
 
     def _set_failed(self, campaign_id: str | None, call: Call, error: Exception) -> None:
         where = f"campaign {campaign_id}" if campaign_id is not None else "a campaign index"

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.config import Settings
 from streams.domain.kpis import COST_KPIS, KPI_NAMES
 from streams.domain.objectives import LEVEL_KPIS
+from streams.metrics import STATE_KINDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
@@ -38,6 +40,7 @@ EXPECTED_ALERTS = {
     "CampaignKpiBehindTargetPace",
     "CampaignKpiCostAboveTargetPace",
     "CampaignKpiRateBelowTarget",
+    "CampaignKpiStateAboveCeiling",
 }
 SEVERITIES = {"critical", "warning", "info"}
 CAMPAIGN_ALERTS = {
@@ -170,3 +173,12 @@ def _selects(expr: str) -> set[str]:
 def test_pacing_alerts_read_the_domains_kpi_split(name: str) -> None:
     """The rules judge each target KPI the way the report, the alerts and the web view do."""
     assert _selects(_alerts()[name]["expr"]) == PACING_SELECTS[name]
+
+
+def test_the_state_rule_covers_every_kind_of_state_the_worker_reports() -> None:
+    """Each *_held gauge is compared with its own ceiling, which the settings all give."""
+    expr = _alerts()["CampaignKpiStateAboveCeiling"]["expr"]
+    for kind in STATE_KINDS:
+        assert f"(campaign_kpi_{kind}_held)" in expr, kind
+        assert f'"state", "{kind}"' in expr, kind
+    assert set(Settings().state_ceilings) == set(STATE_KINDS)

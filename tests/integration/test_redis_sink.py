@@ -353,6 +353,37 @@ async def test_an_error_retrying_cannot_fix_is_isolated_logged_and_counted(
     assert await read_kpis(client, b, scope="influencer", scope_id="i1") == {"orders": 2}
 
 
+async def test_a_kpi_set_that_cannot_be_encoded_is_left_out_logged_and_counted(
+    client: aioredis.Redis,
+    target: Target,
+    campaign_ids: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One set no Redis argument can hold never stops the flush, nor the rest of its campaign."""
+    a, b = campaign_ids("a"), campaign_ids("b")
+    failed: list[str] = []
+    sink = RedisSink(target.settings(), client=client, on_set_error=failed.append)
+    no_type = KpiSet(a, "post", "p1", "all", None, None, {"posts": 1, "likes": [1, 2]})
+    not_unicode = KpiSet(a, "post", "p2", "all", None, None, {"posts": 1, "platform": "\udc80"})
+    sets = [
+        KpiSet(a, "campaign", a, "all", None, None, {"posts": 2, "potential_reach": 2**70}),
+        no_type,
+        not_unicode,
+        KpiSet(a, "post", "p3", "all", None, None, {"posts": 1}),
+        KpiSet(b, "campaign", b, "all", None, None, {"posts": 5}),
+    ]
+    await asyncio.wait_for(sink.write(Flush(sets, NOW_MS, sequences={a: 1, b: 1})), 5)
+    assert failed == [f"KPI set {no_type.key}", f"KPI set {not_unicode.key}"]
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(no_type.key in text and "TypeError" in text for text in logged)
+    assert any(not_unicode.key in text for text in logged)
+    assert await read_kpis(client, a) == {"posts": 2, "potential_reach": 2**70}
+    assert await read_kpis(client, a, scope="post", scope_id="p3") == {"posts": 1}
+    assert await read_kpis(client, b) == {"posts": 5}
+    for left_out in ("p1", "p2"):
+        assert not await client.exists(f"kpi:{{{a}}}:post:{left_out}:all")
+
+
 async def test_a_write_older_than_what_redis_holds_is_refused(
     client: aioredis.Redis, sink: RedisSink, campaign_ids: Callable[[str], str]
 ) -> None:

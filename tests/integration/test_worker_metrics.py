@@ -9,6 +9,9 @@ from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.config import Settings
+from streams.metrics import STATE_KINDS
+
 from .worker_harness import Harness, define_campaigns, generated_records, replay_expected
 
 
@@ -29,7 +32,7 @@ def scrape(port: str) -> str:
 
 async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness) -> None:
     records = generated_records(21, 3000)
-    worker = harness.start_worker(KPI_METRICS_CAMPAIGNS="2")
+    worker = harness.start_worker(KPI_METRICS_CAMPAIGNS="2", KPI_STATE_MAX_CAMPAIGNS="3")
     produced, events = await define_campaigns(harness, records)
     await harness.produce(events, produced)
     await harness.wait_processed()
@@ -91,3 +94,22 @@ async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness)
             for q, e in lift.items() for group in ("exposed", "control")
             for answer in ("any", "positive")
         }
+
+    # The state held, per partition: every campaign once; the live sets are the `all` sets
+    # and the open windows (the others are packed into blocks).
+    held: dict[str, dict[str, float]] = {}
+    for sample in samples:
+        if sample.name.endswith("_held"):
+            held.setdefault(sample.name, {})[sample.labels["partition"]] = sample.value
+    assert set(held) == {f"campaign_kpi_{kind}_held" for kind in STATE_KINDS}
+    assert all(set(by_partition) == {"0", "1", "2", "3"} for by_partition in held.values())
+    total = {name.removeprefix("campaign_kpi_").removesuffix("_held"): sum(by.values())
+             for name, by in held.items()}
+    assert total["campaigns"] == len({value["campaign_id"] for value in expected.values()})
+    all_sets = sum(1 for value in expected.values() if value["window"] == "all")
+    assert total["kpi_sets"] - total["open_windows"] == all_sets
+    assert 0 < total["open_windows"] < len(expected) - all_sets
+    assert total["window_blocks"] > 0
+    ceilings = {s.labels["state"]: s.value for s in samples
+                if s.name == "campaign_kpi_state_ceiling"}
+    assert ceilings == {**Settings().state_ceilings, "campaigns": 3}

@@ -36,6 +36,7 @@ from streams.sinks.redis import key_for
 from ..oracle.generate import generate
 
 CAMPAIGNS = "campaigns"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 4
 NOW_MS = int(time.time() * 1000)
 
@@ -126,10 +127,11 @@ class WorkerProcess:
 
     def start(self) -> None:
         """Launch the worker, logging to the log file."""
-        command = [str(Path(sys.executable).with_name("campaign-kpi")), "worker"]
+        # The module of this checkout (cwd), whatever the console script was installed from.
+        command = [sys.executable, "-m", "streams.cli", "worker"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, env=self.env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
             )
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
@@ -185,8 +187,14 @@ class Harness:
 
     def start_worker(self, **extra_env: str) -> WorkerProcess:
         """Start one more worker (a second one shares the partitions)."""
-        env = {**self.env, "KPI_WEB_PORT": str(free_port()), **extra_env}
-        worker = WorkerProcess(env, self.tmp_path / f"worker-{len(self.workers)}.log")
+        number = len(self.workers)
+        data_dir = self.tmp_path / f"worker-{number}-data"
+        data_dir.mkdir(exist_ok=True)
+        env = {
+            **self.env, "KPI_WEB_PORT": str(free_port()), "KPI_DATA_DIR": str(data_dir),
+            **extra_env,
+        }
+        worker = WorkerProcess(env, self.tmp_path / f"worker-{number}.log")
         worker.start()
         self.workers.append(worker)
         return worker
