@@ -9,6 +9,7 @@
 #   make chaos          the long fault scenarios (minutes each), with a one-line summary each
 #   make fuzz           the decode/engine/dead-letter fuzz target, longer (FUZZ_EXAMPLES=N)
 #   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
+#   make bench-restore  restore time and memory, fresh and after rewrites (SETS=N, REWRITES=R, ...)
 #   make report-screenshot  a PNG of a report page by headless Chromium (REPORT=, OUT=, SELECTOR=)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
 
@@ -24,7 +25,7 @@ SERVICES_ENV := .local/services.env
 LINT_PATHS  := $(wildcard streams tests benchmarks)
 
 .PHONY: help setup lock services services-down services-status lint test chaos fuzz demo bench \
-	report-screenshot
+	bench-restore report-screenshot
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -79,6 +80,12 @@ demo: setup services
 
 bench: setup services
 	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(BENCH_ARGS)
+
+# On a broker of its own, run from the Kafka jars `make services` fetched. See
+# benchmarks/README.md, "restore_bench.py": the full size takes ~7 GB of disk.
+bench-restore: setup services
+	$(BIN)/python benchmarks/restore_bench.py $(if $(SETS),--sets $(SETS)) \
+		$(if $(REWRITES),--rewrites $(REWRITES)) $(BENCH_ARGS)
 
 # A PNG of a campaign report's page, taken by the system's headless Chromium through
 # Playwright (never a downloaded browser). See README, "Campaign report".

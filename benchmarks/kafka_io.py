@@ -188,8 +188,17 @@ def sample_process(pid: int) -> ProcSample:
 
 def peak_rss(pid: int | str = "self") -> int:
     """VmHWM (peak resident set size) in bytes."""
+    return _status_bytes(pid, "VmHWM:")
+
+
+def resident(pid: int | str = "self") -> int:
+    """VmRSS (resident set size now) in bytes."""
+    return _status_bytes(pid, "VmRSS:")
+
+
+def _status_bytes(pid: int | str, name: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(name):
                 return int(line.split()[1]) * 1024
     return 0
