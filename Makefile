@@ -12,6 +12,7 @@
 #   make bench          ceiling vs naive Faust vs the worker, and freshness (EVENTS=N, BENCH_ARGS=...)
 #   make bench-state    RSS and live state topic size per simulated day: 2M events, 60 days, 20
 #                       campaigns (STATE_ARGS="--events N --days D --campaigns C ...")
+#   make bench-restore  restore time and memory, fresh and after rewrites (SETS=N, REWRITES=R, ...)
 #   make report-screenshot  a PNG of a report page by headless Chromium (REPORT=, OUT=, SELECTOR=)
 # KAFKA_NODES=3 make services starts a 3-node KRaft cluster instead of one node.
 
@@ -27,8 +28,7 @@ SERVICES_ENV := .local/services.env
 LINT_PATHS  := $(wildcard streams tests benchmarks)
 
 .PHONY: help setup lock services services-down services-status lint test chaos fuzz demo bench \
-	bench-state \
-	report-screenshot
+	bench-state bench-restore report-screenshot
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -89,6 +89,12 @@ bench: setup services
 # Bounded state over weeks of event time (benchmarks/state_bench.py; benchmarks/README.md).
 bench-state: setup services
 	$(BIN)/python benchmarks/state_bench.py $(STATE_ARGS)
+
+# On a broker of its own, run from the Kafka jars `make services` fetched. See
+# benchmarks/README.md, "restore_bench.py": the full size takes ~7 GB of disk.
+bench-restore: setup services
+	$(BIN)/python benchmarks/restore_bench.py $(if $(SETS),--sets $(SETS)) \
+		$(if $(REWRITES),--rewrites $(REWRITES)) $(BENCH_ARGS)
 
 # A PNG of a campaign report's page, taken by the system's headless Chromium through
 # Playwright (never a downloaded browser). See README, "Campaign report".

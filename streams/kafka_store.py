@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -58,6 +59,20 @@ def partition_of(key: bytes | None, count: int) -> int:
     return cached
 
 
+@dataclass(frozen=True, slots=True)
+class StateRead:
+    """What opening a partition read from its state topic.
+
+    ``records`` counts every record read, overwritten values and tombstones included: beside
+    ``cells`` (the live ones) it shows how much history the log cleaner has left to read.
+    """
+
+    records: int
+    bytes: int  # keys and values
+    cells: int
+    seconds: float
+
+
 class KafkaPartitionStore:
     """The state-topic partition and transactional producer of one partition number."""
 
@@ -67,6 +82,7 @@ class KafkaPartitionStore:
         self.partition = partition
         self.transactional_id = f"{settings.topic_prefix}{settings.app_id}-kpi-{partition}"
         self._producer: AIOKafkaProducer | None = None
+        self.last_read: StateRead | None = None
 
     async def open(self) -> dict[str, bytes]:
         """Fence the previous owner, then read the committed cells back."""
@@ -206,20 +222,29 @@ class KafkaPartitionStore:
             await consumer.seek_to_beginning(tp)
             end = (await consumer.end_offsets([tp]))[tp]
             cells: dict[str, bytes] = {}
+            records = size = 0
             loop = asyncio.get_running_loop()
-            last_progress = loop.time()
+            started = last_progress = loop.time()
             while await consumer.position(tp) < end:
                 batch = await consumer.getmany(tp, timeout_ms=500)
                 for message in batch.get(tp, []):
-                    key = message.key.decode() if message.key is not None else ""
-                    if message.value is None:
+                    raw_key, value = message.key, message.value
+                    key = raw_key.decode() if raw_key is not None else ""
+                    records += 1
+                    size += len(raw_key or b"") + len(value or b"")
+                    if value is None:
                         cells.pop(key, None)
                     else:
-                        cells[key] = message.value
+                        cells[key] = value
                 if batch:
                     last_progress = loop.time()
                 elif loop.time() - last_progress > _READ_STALL_S:
                     raise KafkaError(f"state topic {tp} stalled before offset {end}")
+            self.last_read = StateRead(records, size, len(cells), loop.time() - started)
+            log.info(
+                "partition %d: read %d state records (%.1f MB) in %.1f s: %d live cells",
+                self.partition, records, size / 1e6, self.last_read.seconds, len(cells),
+            )
             return cells
         finally:
             await consumer.stop()

@@ -2,21 +2,25 @@
 
 The state topic's compaction settings decide how much a restore reads: a worker opening a
 partition reads its state-topic partition from the start, so it must hold the live cells and
-little history. They are:
+little history (docs/architecture.md, "State topic compaction", has the reasoning and costs):
 
 * ``min.compaction.lag.ms=0`` — a cell's older values are never needed (the journal only
   reads the latest), so the cleaner may drop them as soon as they are overwritten;
-* ``min.cleanable.dirty.ratio=0.1`` — compact once a tenth of the log is overwritten
-  values, so a restore reads at most about 1.1 times the live state plus the active segment;
+* ``min.cleanable.dirty.ratio=0.1`` — compact once a tenth of the closed segments is
+  overwritten values, so a restore reads at most about 1.11 times the live cells plus the
+  active segment (the price: each cleaning copies the whole log, ~10 times what is written);
 * ``segment.ms`` 10 minutes and ``segment.bytes`` 32 MiB — the active segment is never
   compacted, so it rolls often and stays small;
 * ``max.compaction.lag.ms`` 1 hour — a quiet partition is compacted within the hour even
   below the dirty ratio;
 * ``delete.retention.ms`` 1 hour — a tombstone (a deleted chunk of event ids, a forgotten
-  campaign) stays that long after compaction, far longer than any restore takes to read;
+  campaign) stays that long after compaction: far longer than any restore takes to read
+  (a slower reader could miss it and keep the deleted cell), and short, since tombstones
+  are many (a chunk per campaign and topic per flush);
 * ``max.message.bytes`` 1 MiB — cells are split below 256 KiB (streams.journal).
 
-benchmarks/restore_bench.py measures restore time and memory with these settings.
+tests/integration/test_state_topic.py checks that the broker's cleaner compacts with these
+settings; benchmarks/restore_bench.py measures restore time and memory with them.
 """
 
 from __future__ import annotations

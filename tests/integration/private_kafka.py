@@ -51,7 +51,7 @@ class PrivateKafka:
         self.properties = directory / "server.properties"
         self.log = directory / "kafka.log"
         self.process: subprocess.Popen[bytes] | None = None
-        data = directory / "data"
+        self.data = data = directory / "data"
         self.properties.write_text(
             "\n".join(
                 [
