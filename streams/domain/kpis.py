@@ -194,8 +194,8 @@ class _Plan:
     counters: tuple[tuple[str, int, tuple[tuple[int, int], ...]], ...]
     reach: bool
     influencers: bool
-    ratios: tuple[RatioKpi, ...]
     conversions: bool  # carries conversions_by_action
+    ratio_terms: tuple[tuple[str, str, str, int], ...]  # (name, numerator, denominator, scale)
 
 
 def _terms(parts: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -215,8 +215,11 @@ def _plan(place: Place) -> _Plan:
         tuple(entries),
         "reach" in names,
         "influencers_active" in names,
-        tuple(r for r in RATIOS if r.numerator in names and r.denominator in names),
         "conversions" in names,
+        tuple(
+            (r.name, r.numerator, r.denominator, r.scale)
+            for r in RATIOS if r.numerator in names and r.denominator in names
+        ),
     )
 
 
@@ -267,20 +270,20 @@ def kpi_values(
     scope, _, window, _ = agg.key
     plan = _PLANS[scope, window]
     c = agg.counts
-    values: dict[str, object] = {}
-    numbers: dict[str, int] = {}
-    for name, slot, terms in plan.counters:
-        value = c[slot] if slot >= 0 else sum(sign * c[part] for part, sign in terms)
-        numbers[name] = value
+    # The hot path of every flush (once per changed set): comprehensions, no per-field calls.
+    numbers: dict[str, int] = {
+        name: c[slot] if slot >= 0 else sum([sign * c[part] for part, sign in terms])
+        for name, slot, terms in plan.counters
+    }
     if plan.influencers:
         numbers["influencers_active"] = agg.influencer_count()
     if plan.reach:
         numbers["reach"] = agg.reach_value()
-    values.update(numbers)
-    for ratio in plan.ratios:
-        denominator = numbers[ratio.denominator]
-        if denominator:
-            values[ratio.name] = numbers[ratio.numerator] * ratio.scale / denominator
+    values: dict[str, object] = dict(numbers)
+    for name, numerator, denominator, scale in plan.ratio_terms:
+        below = numbers[denominator]
+        if below:
+            values[name] = numbers[numerator] * scale / below
     if window is Window.ALL:
         _add_content_scores(c, values)
     if plan.conversions:
