@@ -494,6 +494,14 @@ def _upgrade(state: CampaignState) -> None:
         campaign_all.counts[SLOT["reach_sum"]] = reach_sum
 
 
+def cell_campaign(key: str) -> str | None:
+    """The campaign a cell belongs to (a part's, its whole cell's); None for a meta cell."""
+    if key.startswith(_PART + "|"):
+        key = key.split("|", 2)[2]
+    kind, _, rest = key.partition("|")
+    return None if kind == "p" else rest.split("|", 1)[0]
+
+
 def alert_key(record: AlertRecord) -> str:
     """Key of an alert's cell."""
     return f"A|{record.campaign_id}|{record.rule}|{record.scope}|{record.scope_id}"

@@ -54,6 +54,8 @@ KPI_TOPIC_CONFIG: Final[dict[str, str]] = {
     "max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES),
 }
 DLQ_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES)}
+# Forget requests: a campaign id and a request id each (streams.control).
+CONTROL_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(64 * 1024)}
 _METADATA_ATTEMPTS: Final = 50
 
 
@@ -80,6 +82,7 @@ def wanted_topics(settings: Settings) -> list[NewTopic]:
     topics.append(topic(settings.kpi_topic_name, KPI_TOPIC_CONFIG))
     topics.append(topic(settings.dlq_topic_name, DLQ_TOPIC_CONFIG))
     topics.append(topic(settings.alerts_topic_name, KPI_TOPIC_CONFIG))
+    topics.append(topic(settings.control_topic_name, CONTROL_TOPIC_CONFIG))
     return topics
 
 
@@ -96,13 +99,13 @@ async def ensure_topics(settings: Settings) -> None:
                 log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
             except TopicAlreadyExistsError:
                 pass  # another worker created it meanwhile
-        inputs = [settings.topic(logical) for logical in Topic]
-        inputs.append(settings.state_topic_name)
+        inputs = [*settings.consumed_topics(), settings.state_topic_name]
         counts = await _partition_counts(admin, inputs)
         if len(set(counts.values())) != 1:
             raise TopicLayoutError(
-                "the input topics and the state topic must have the same partition count "
-                f"(a campaign's records of every topic share a partition); found {counts}"
+                "the input topics, the control topic and the state topic must have the same "
+                "partition count (a campaign's records of every topic share a partition); "
+                f"found {counts}"
             )
     finally:
         await admin.close()

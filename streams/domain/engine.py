@@ -138,8 +138,9 @@ class KpiSet:
     @property
     def key(self) -> str:
         """``<campaign_id>|<scope>|<scope_id>|<window>|<start or all>``."""
-        start = Window.ALL if self.window_start is None else str(self.window_start)
-        return f"{self.campaign_id}|{self.scope}|{self.scope_id}|{self.window}|{start}"
+        return kpi_key(
+            self.campaign_id, (self.scope, self.scope_id, self.window, self.window_start)
+        )
 
     def to_value(self, updated_at_ms: int) -> dict[str, object]:
         """The KPI topic's record value (contract 5.2), also the replay's output item."""
@@ -154,6 +155,16 @@ class KpiSet:
             "kpis": self.kpis,
             "updated_at": updated_at_ms,
         }
+
+
+def kpi_key(campaign_id: str, key: tuple[str, str, str, int | None]) -> str:
+    """The KPI topic's key of a KPI set: ``<campaign_id>|<scope>|<scope_id>|<window>|<start>``.
+
+    ``key`` is (scope, scope_id, window, start), a :data:`SetKey` or a KPI set's fields;
+    ``start`` None is written ``all``.
+    """
+    scope, scope_id, window, start = key
+    return f"{campaign_id}|{scope}|{scope_id}|{window}|{Window.ALL if start is None else start}"
 
 
 # -- state --------------------------------------------------------------------------------
@@ -398,6 +409,10 @@ class CampaignState:
         for block, data in self.archive.items():
             for agg, _, _ in unpack(block, data):
                 yield agg
+
+    def set_keys(self) -> list[SetKey]:
+        """The key of every KPI set held, packed windows included (what erasing deletes)."""
+        return [*self.sets, *(agg.key for agg in self.packed_sets())]
 
     def final_before_us(self, topic: Topic, grace_us: int) -> int | None:
         """A window ending at or before this holds no more of this topic's records."""
@@ -702,13 +717,18 @@ class Engine:
         return CampaignState(campaign_id, self.rules, self.changes)
 
     def forget(self, campaign_id: str) -> bool:
-        """Drop everything about a campaign (its erasure); whether it was known."""
+        """Drop everything about a campaign (its erasure); whether it was known.
+
+        Records of the campaign applied afterwards start a new state, as for a new campaign.
+        Forgotten again before the changes are taken, the first state erased stays the one
+        recorded: it is what was persisted (the later one never was).
+        """
         state = self.campaigns.pop(campaign_id, None)
         if state is None:
             return False
         self.changes.drop(campaign_id)
         self._reach_moved = {k: None for k in self._reach_moved if k[0] != campaign_id}
-        self.changes.forgotten[campaign_id] = state
+        self.changes.forgotten.setdefault(campaign_id, state)
         return True
 
     # -- alerts -----------------------------------------------------------------------------
