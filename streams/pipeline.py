@@ -518,7 +518,7 @@ class Pipeline:
         log.info(
             "partition %d: opened at flush %d (%d campaigns, %d cells); inputs from %s",
             number, meta.flush_seq, len(engine.campaigns), len(raw),
-            {self._logical[t]: o + 1 for t, o in sorted(meta.offsets.items())},
+            {self._logical.get(t, t): o + 1 for t, o in sorted(meta.offsets.items())},
         )
 
     def consumer_lag(
