@@ -184,7 +184,9 @@ def describe_erasure(campaign_id: str, partition: int, ack: Mapping[str, int], s
         f"forget: campaign {campaign_id} erased by the worker of partition {partition} "
         f"(flush {ack['flush_seq']}):",
         f"  state topic: {ack['state_cells']} cells deleted (tombstones)",
-        f"  KPI topic: {ack['kpi_sets']} KPI sets deleted (tombstones)",
+        f"  KPI topic: {ack['kpi_sets']} KPI sets deleted (tombstones)"
+        + (f", and the {ack['kpi_past_retention']} windows of the spans the state dropped "
+           "past their retention" if ack["kpi_past_retention"] else ""),
         f"  alerts topic: {ack['alert_keys']} alerts deleted (tombstones)",
         redis_line,
         "  Prometheus: the campaign's series are gone from the worker's /metrics",

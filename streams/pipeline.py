@@ -548,9 +548,11 @@ def _erasures(part: _Partition, changes: Changes, cells: Sequence[RawCell]) -> l
         if state is None:
             erasure = Erasure(cid, request.request_id, known=False)
         else:
+            keys = state.set_keys()
             erasure = Erasure(
-                cid, request.request_id, known=True, set_keys=state.set_keys(),
+                cid, request.request_id, known=True, set_keys=keys,
                 state_cells=tombstones[cid], alert_keys=len(state.alerts),
+                past_retention=sum(1 for _ in state.dropped_keys(set(keys))),
             )
         log.info(
             "partition %d: campaign %s forgotten (request %s): %s", part.number, cid,

@@ -10,7 +10,7 @@ bookkeeping; :meth:`Engine.restore` is the one way state comes back.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
@@ -292,6 +292,7 @@ class Changes:
     packed: dict[Aggregate, CampaignState] = field(default_factory=dict)
     blocks: set[tuple[str, BlockKey]] = field(default_factory=set)
     links: set[tuple[str, str]] = field(default_factory=set)  # per-link click counts
+    dropped: set[str] = field(default_factory=set)  # campaigns that dropped blocks
     alerts: list[AlertRecord] = field(default_factory=list)  # alert records that changed
     hourly: set[str] = field(default_factory=set)  # campaigns whose hourly course moved
 
@@ -322,6 +323,7 @@ class Changes:
                 keys.discard(key)
         self.alerts = [record for record in self.alerts if record.campaign_id != cid]
         self.hourly.discard(cid)
+        self.dropped.discard(cid)
 
 
 class CampaignState:
@@ -329,7 +331,7 @@ class CampaignState:
 
     __slots__ = (
         "alerts", "answers", "archive", "block_ends", "campaign_id", "changes",
-        "clicks_prune_at", "conversion_ids", "definition", "hourly", "ledgers", "lift",
+        "clicks_prune_at", "conversion_ids", "definition", "dropped", "hourly", "ledgers", "lift",
         "links", "open_windows", "orders", "posts", "refund_ids", "reviews", "sets", "tiers",
         "valid_clicks",
     )
@@ -359,6 +361,10 @@ class CampaignState:
         self.open_windows: list[tuple[int, SetKey]] = []
         self.archive: dict[BlockKey, bytes] = {}
         self.block_ends: list[tuple[int, BlockKey]] = []
+        # Blocks dropped past their retention (their windows stay on the KPI topic): per
+        # series (scope, scope_id, window), the first and the last block start dropped, so
+        # that an erasure can delete those windows' KPI-topic keys too.
+        self.dropped: dict[tuple[Scope, str, Window], list[int]] = {}
         self.clicks_prune_at = 1024
         # For the alerts: clicks and bot clicks per link, the hourly course of the trended
         # counter (hour start, us -> value), and the alerts with their state.
@@ -413,6 +419,23 @@ class CampaignState:
     def set_keys(self) -> list[SetKey]:
         """The key of every KPI set held, packed windows included (what erasing deletes)."""
         return [*self.sets, *(agg.key for agg in self.packed_sets())]
+
+    def drop_block(self, block: BlockKey) -> None:
+        """Give up a block of packed windows past its retention; remember its span."""
+        del self.archive[block]
+        self.changes.blocks.add((self.campaign_id, block))
+        scope, scope_id, window, start = block
+        span = self.dropped.setdefault((scope, scope_id, window), [start, start])
+        span[0], span[1] = min(span[0], start), max(span[1], start)
+        self.changes.dropped.add(self.campaign_id)
+
+    def dropped_keys(self, held: Container[SetKey]) -> Iterator[SetKey]:
+        """Every window of the dropped blocks' spans not in ``held``, had it records or not."""
+        for (scope, scope_id, window), (first, last) in self.dropped.items():
+            for start in range(first, last + BLOCK_S[window], WINDOW_SIZES_S[window]):
+                key = (scope, scope_id, window, start)
+                if key not in held:
+                    yield key
 
     def final_before_us(self, topic: Topic, grace_us: int) -> int | None:
         """A window ending at or before this holds no more of this topic's records."""
@@ -647,8 +670,8 @@ class Engine:
             ends = state.block_ends
             while ends and ends[0][0] + rules.final_retention_us[ends[0][1][2]] <= final_us:
                 _, block = heapq.heappop(ends)
-                if state.archive.pop(block, None) is not None:
-                    self.changes.blocks.add((state.campaign_id, block))
+                if block in state.archive:
+                    state.drop_block(block)
         self._prune_clicks(state)
 
     def _prune_clicks(self, state: CampaignState) -> None:

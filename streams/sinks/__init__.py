@@ -16,9 +16,10 @@ class Erasure:
     """A campaign erased by one forget request, as its flush's transaction committed it.
 
     ``set_keys`` are the KPI sets the erased state held (the Redis hashes to delete), empty
-    when the worker held nothing of the campaign (``known`` false); ``state_cells`` and
-    ``alert_keys`` count the state and alerts-topic tombstones the flush wrote. Sinks drop
-    what they hold of the campaign and the Redis sink acknowledges the request.
+    when the worker held nothing of the campaign (``known`` false); ``state_cells``,
+    ``past_retention`` and ``alert_keys`` count the flush's tombstones of state cells, of
+    KPI-topic windows the state dropped past their retention, and of alerts. Sinks drop what
+    they hold of the campaign and the Redis sink acknowledges the request.
     """
 
     campaign_id: str
@@ -26,6 +27,7 @@ class Erasure:
     known: bool
     set_keys: Sequence[SetKey] = ()
     state_cells: int = 0
+    past_retention: int = 0
     alert_keys: int = 0
 
 

@@ -24,14 +24,17 @@ def erased_records(
 ) -> tuple[list[Record], list[Record]]:
     """Tombstones of erased campaigns: (KPI topic records, alerts topic records).
 
-    One per KPI set and alert the state holds; both topics are compacted, so a tombstone
-    deletes its key's values (its windows dropped from the state, past their retention, are
-    not among them: docs/contract-decisions.md, "Erasure").
+    One per KPI set and alert the state holds, and one per window of the spans it dropped
+    past their retention (docs/contract-decisions.md, "Erasure"); both topics are compacted,
+    so a tombstone deletes its key's values.
     """
     kpis: list[Record] = []
     alerts: list[Record] = []
     for state in erased:
-        kpis.extend((kpi_key(state.campaign_id, key).encode(), None) for key in state.set_keys())
+        held = state.set_keys()
+        cid = state.campaign_id
+        kpis.extend((kpi_key(cid, key).encode(), None) for key in held)
+        kpis.extend((kpi_key(cid, key).encode(), None) for key in state.dropped_keys(set(held)))
         alerts.extend((_alert_key(record), None) for record in state.alerts.values())
     return kpis, alerts
 

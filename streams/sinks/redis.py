@@ -558,7 +558,8 @@ def erasure_calls(flush: Flush) -> list[tuple[str, Call]]:
         call.argv = [
             seq, ACK_TTL_S, "redis_keys", dumps(message).decode("utf-8"),
             "known", int(erasure.known), "state_cells", erasure.state_cells,
-            "kpi_sets", len(erasure.set_keys), "alert_keys", erasure.alert_keys,
+            "kpi_sets", len(erasure.set_keys), "kpi_past_retention", erasure.past_retention,
+            "alert_keys", erasure.alert_keys,
             "flush_seq", seq, "updated_at", now,
         ]
         calls.append(("erase", call))

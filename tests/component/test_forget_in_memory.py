@@ -9,16 +9,25 @@ control record where it stands) computes.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from streams import codec
 from streams.config import Settings
 from streams.control import ForgetRequest
-from streams.journal import cell_campaign
+from streams.domain.engine import kpi_key
+from streams.domain.vocabulary import TYPE_TOPICS
+from streams.journal import Journal, cell_campaign
 from streams.kafka_store import partition_of
+from streams.metrics import PipelineMetrics
+from streams.pipeline import Pipeline
 from streams.sinks import Erasure, Flush
 from streams.storage import MemoryBroker, Record
 
@@ -35,7 +44,9 @@ from .test_pipeline_in_memory import (
 )
 from .test_pipeline_in_memory import Record as InputRecord
 
-CONTROL_TOPIC = Settings().control_topic_name
+SETTINGS = Settings()
+CONTROL_TOPIC = SETTINGS.control_topic_name
+EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples" / "valid"
 
 
 @dataclass
@@ -165,3 +176,88 @@ async def test_records_after_a_forget_start_a_new_campaign_as_the_replay_does() 
     erased = {(e.request_id, e.known) for e in sink.erasures}
     assert erased == {("r1", True), ("r2", True), ("r3", False)}
     await p.stop()
+
+
+
+def _example(kind: str) -> dict[str, Any]:
+    name = {"campaign": "full", "conversion": "minimal"}.get(kind, "basic")
+    loaded: dict[str, Any] = json.loads((EXAMPLES / kind / f"{name}.json").read_text())
+    return loaded
+
+
+def _event(kind: str, number: int, at_s: int, campaign_id: str, **fields: Any) -> tuple[
+    str, bytes, bytes, int
+]:
+    """A valid example of the schema, moved to a campaign and a time."""
+    event = {**_example(kind), **fields}
+    event.update(event_id=f"{kind}-{number}", campaign_id=campaign_id,
+                 occurred_at=datetime.fromtimestamp(at_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    topic = SETTINGS.topic(TYPE_TOPICS[kind])
+    return topic, campaign_id.encode(), codec.dumps(event), at_s * 1000 + 1000
+
+
+def three_days(campaign_id: str) -> list[tuple[str, bytes, bytes, int]]:
+    """Three days of a campaign's records, interactions every two minutes.
+
+    With a record of every topic that feeds windows at the start and every six hours,
+    windows become final and, past a day's retention, leave the state.
+    """
+    start_s = int(datetime(2026, 3, 10, 12, tzinfo=UTC).timestamp())
+    out = [_event("campaign", 0, start_s, campaign_id)]
+    for n, at_s in enumerate(range(start_s, start_s + 3 * 86_400 + 1, 120)):
+        out.append(_event("interaction", n, at_s, campaign_id, viewer_id=f"v{n % 50}"))
+        if n % 180 == 0:  # every six hours
+            out += [
+                _event("post_published", n, at_s, campaign_id, post_id=f"post-{n}"),
+                _event("click", n, at_s, campaign_id, visitor_id=f"vis-{n}"),
+                _event("order", n, at_s, campaign_id, order_id=f"ord-{n}"),
+                _event("conversion", n, at_s, campaign_id, conversion_id=f"cnv-{n}"),
+            ]
+    return out
+
+
+async def test_windows_dropped_past_their_retention_leave_the_kpi_topic_too() -> None:
+    """Windows dropped from the state leave the KPI topic too when their campaign is erased.
+
+    Past their retention their KPI records stay (the state no longer has them); erasing the
+    campaign tombstones every window of the spans the state dropped.
+    """
+    settings = Settings(batch_max=200, ttl_s=dict.fromkeys(("1m", "1h", "1d"), 86_400))
+    offsets: Counter[tuple[str, int]] = Counter()
+    recs = []
+    for topic, key, value, timestamp in [*three_days("c-long"), *three_days("c-other")]:
+        partition = partition_of(key, PARTITIONS)
+        recs.append(InputRecord(topic, partition, offsets[topic, partition], timestamp, key,
+                                value))
+        offsets[topic, partition] += 1
+    cid = "c-long"
+    broker, sink, control = MemoryBroker(), ErasingSink(), Control()
+    p = Pipeline(settings, broker.store, [sink], PipelineMetrics(CollectorRegistry()),
+                 sink_check_interval_s=0.0)
+    p.control = control
+    p.assigned(range(PARTITIONS))
+    await run_to_end(p, Feeder(recs, control), range(PARTITIONS))
+    assert broker.dead_letters == []
+    number = partition_of(cid.encode(), PARTITIONS)
+    _, restored, _ = Journal.restore(settings.rules(), broker.cells[number], number)
+    held = {kpi_key(cid, key) for key in restored.campaigns[cid].set_keys()}
+    on_topic = {k for k in live(broker.kpi_records) if k.startswith(f"{cid}|")}
+    dropped = on_topic - held
+    assert len(dropped) > 300  # the first day's minutes and hours, no longer in the state
+    others = {k: v for k, v in live(broker.kpi_records).items() if not k.startswith(f"{cid}|")}
+    await p.stop()
+
+    # Forgotten by a worker that restored the state: the dropped spans were journaled.
+    again = Pipeline(settings, broker.store, [sink], PipelineMetrics(CollectorRegistry()),
+                     sink_check_interval_s=0.0)
+    again_control = Control()
+    again.control = again_control
+    again.assigned(range(PARTITIONS))
+    all_recs = [*recs, forget_record(cid, 0)]
+    await run_to_end(again, Feeder(all_recs, again_control), range(PARTITIONS))
+    assert {k for k in live(broker.kpi_records) if k.startswith(f"{cid}|")} == set()
+    assert strip(live(broker.kpi_records)) == strip(others)
+    (erasure,) = sink.erasures
+    assert erasure.past_retention >= len(dropped)
+    assert campaign_cells(broker, cid) == set()
+    await again.stop()
