@@ -16,6 +16,10 @@ little history. They are:
   campaign) stays that long after compaction, far longer than any restore takes to read;
 * ``max.message.bytes`` 1 MiB — cells are split below 256 KiB (streams.journal).
 
+The KPI and alerts topics are compacted with ``max.compaction.lag.ms`` 7 days: a value
+overwritten, or deleted by ``campaign-kpi forget``, is gone from the log within about a week
+of the write however little else changes (README, "Personal data and erasure").
+
 benchmarks/restore_bench.py measures restore time and memory with these settings.
 """
 
@@ -51,6 +55,7 @@ STATE_TOPIC_CONFIG: Final[dict[str, str]] = {
 }
 KPI_TOPIC_CONFIG: Final[dict[str, str]] = {
     "cleanup.policy": "compact",
+    "max.compaction.lag.ms": str(7 * 86_400 * 1000),
     "max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES),
 }
 DLQ_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES)}

@@ -60,10 +60,7 @@ async def harness(
         yield made
     finally:
         made.stop_all()
-        settings = made.settings
-        admin.created.extend(
-            [*made.topic_names, settings.alerts_topic_name, settings.control_topic_name]
-        )
+        admin.created.extend(made.topic_names)
 
 
 def forget(harness: Harness, campaign_id: str) -> subprocess.CompletedProcess[str]:
