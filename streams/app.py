@@ -98,10 +98,12 @@ def create_app(settings: Settings) -> KpiApp:
     )
     attach(app, pipeline, poll_s=min(1.0, settings.flush_interval_s))
 
-    # Subscribed, not streamed: the consumer hands their records to the pipeline.
+    # Subscribed, not streamed: the consumer hands their records to the pipeline. One group:
+    # with equal partition counts, Faust's assignor gives a worker the same partition number
+    # of every one (the control topic's requests reach the owner of their campaign).
     app.topics.add(
         app.topic(
-            *settings.logical_topics(),
+            *settings.consumed_topics(),
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.partitions,

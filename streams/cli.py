@@ -110,6 +110,19 @@ def _parser() -> argparse.ArgumentParser:
     republish.add_argument("campaigns", nargs="*", metavar="CAMPAIGN")
     republish.add_argument("--timeout", type=float, default=60.0, metavar="S",
                            help="seconds to wait for the workers (default 60)")
+    forget = commands.add_parser(
+        "forget",
+        help="erase a campaign: its state, KPI-topic and alerts-topic keys, Redis keys, series",
+        description="Send a forget request for CAMPAIGN through the control topic "
+        "(KPI_TOPIC_CONTROL) to the worker that owns its partition, wait until that worker "
+        "acknowledges it, sweep what is left of the campaign in Redis, and print what was "
+        "removed. Records of the campaign that come later start a new campaign state. Exit "
+        "status: 0 erased, 1 no worker acknowledged in time (the request stays queued), "
+        "2 Kafka or Redis unreachable, 3 the workers held nothing of the campaign.",
+    )
+    forget.add_argument("campaign", metavar="CAMPAIGN", help="campaign id")
+    forget.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="seconds to wait for the worker's acknowledgement (default 60)")
     serve = commands.add_parser(
         "serve",
         help="serve the live web view of the KPIs in Redis",
@@ -215,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams import operations  # noqa: PLC0415
 
         return operations.main(args.campaigns, args.timeout, settings)
+    if args.command == "forget":
+        from streams import operations  # noqa: PLC0415
+
+        return operations.forget_main(args.campaign, args.timeout, settings)
     if args.command == "serve":
         from streams.web import server  # noqa: PLC0415
 

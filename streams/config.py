@@ -66,6 +66,7 @@ class Settings:
     kpi_topic: str = "campaign-kpis"
     dlq_topic: str = "kpi-dlq"
     alerts_topic: str = "campaign-alerts"
+    control_topic: str = "kpi-control"
     partitions: int = 4
     replication_factor: int = 1
     min_insync_replicas: int | None = None
@@ -90,6 +91,7 @@ class Settings:
     web_bind: str = "127.0.0.1"
     data_dir: str = ".local/worker"
     pseudonym_key: str = ""
+    production: bool = False
     fault_delays: Mapping[str, tuple[float, int]] = field(default_factory=dict)
     # KPI_ALERT_<NAME>: thresholds of the alert rules (AlertRules' fields; absent: defaults).
     alert_thresholds: Mapping[str, float] = field(default_factory=dict)
@@ -130,7 +132,7 @@ class Settings:
             )
         names = [self.topic(topic) for topic in Topic]
         names += [self.kpi_topic_name, self.dlq_topic_name, self.state_topic_name,
-                  self.alerts_topic_name]
+                  self.alerts_topic_name, self.control_topic_name]
         if len(set(names)) != len(names):
             problems.append(f"two topics share a name: {sorted(names)}")
         problems += self._security_problems()
@@ -211,6 +213,25 @@ class Settings:
     def alerts_topic_name(self) -> str:
         """The full name of the (compacted) campaign alerts topic."""
         return self.topic_prefix + self.alerts_topic
+
+    @property
+    def control_topic_name(self) -> str:
+        """The full name of the control topic (operator requests such as forget)."""
+        return self.topic_prefix + self.control_topic
+
+    def consumed_topics(self) -> list[str]:
+        """Every topic the worker consumes: the inputs, then the control topic."""
+        return [*self.logical_topics(), self.control_topic_name]
+
+    def production_problems(self) -> list[str]:
+        """What production mode (KPI_PRODUCTION) refuses in these settings."""
+        if self.production and not self.pseudonym_key:
+            return [
+                "KPI_PRODUCTION=true needs KPI_PSEUDONYM_KEY (16 characters or more, e.g. "
+                "`openssl rand -hex 32`): without it viewer, visitor, reviewer and respondent "
+                "ids are hashed with a key anyone knows"
+            ]
+        return []
 
     def alert_rules(self) -> AlertRules:
         """The alert rules' thresholds under these settings."""
@@ -537,6 +558,9 @@ VARIABLES: Final[tuple[Variable, ...]] = (
              "Name of the dead-letter topic (before the prefix)."),
     Variable("KPI_TOPIC_ALERTS", "alerts_topic", _topic_name, "a Kafka topic name",
              "Name of the campaign alerts topic (compacted; before the prefix)."),
+    Variable("KPI_TOPIC_CONTROL", "control_topic", _topic_name, "a Kafka topic name",
+             "Name of the control topic that carries `campaign-kpi forget` requests to the "
+             "workers (before the prefix; partitioned as the inputs)."),
     *(
         Variable(f"KPI_ALERT_{name.upper()}", f"alert_thresholds.{name}",
                  _number(0, 10**9), "a number >= 0", doc)
@@ -593,7 +617,11 @@ VARIABLES: Final[tuple[Variable, ...]] = (
              "The worker's local directory (Faust's data directory)."),
     Variable("KPI_PSEUDONYM_KEY", "pseudonym_key", _text(r".{16,}"), "16 characters or more",
              "Secret key of the hash that replaces viewer, visitor, reviewer and respondent "
-             "ids.", secret=True),
+             "ids (required with KPI_PRODUCTION; README, 'Personal data and erasure').",
+             secret=True),
+    Variable("KPI_PRODUCTION", "production", _boolean, "true or false",
+             "Production mode: the worker refuses to start (exit status 78) without "
+             "KPI_PSEUDONYM_KEY."),
 Variable("WEB_VIEW_BIND", "web.bind", _address, "an IP address or localhost",
                 "Address `campaign-kpi serve` listens on (--bind overrides)."),
     Variable("WEB_VIEW_PORT", "web.port", _integer(1, 65535), "a port 1..65535",

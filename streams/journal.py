@@ -3,7 +3,8 @@
 A flush journals what its :class:`~streams.domain.engine.Changes` name: the aggregates of the
 changed KPI sets, a changed definition, the event ids registered since the previous flush (one
 chunk per campaign and topic), the posts, orders, valid clicks, reviews and survey answers
-that changed, and the per-topic lateness references. Chunks of bounded-horizon topics are
+that changed, the per-topic lateness references, and the spans of windows dropped past their
+retention (which an erasure still deletes from the KPI topic). Chunks of bounded-horizon topics are
 deleted (tombstones) once every id in them is past the horizon, so a compacted state topic
 stays proportional to the live state.
 
@@ -211,6 +212,12 @@ class Journal:
             yield f"H|{cid}", {str(start): value for start, value in sorted(hourly.items())}
         for record in changes.alerts:
             yield alert_key(record), record.to_value()
+        for cid in sorted(changes.dropped):
+            yield f"x|{cid}", [
+                [scope, scope_id, window, first, last]
+                for (scope, scope_id, window), (first, last)
+                in sorted(engine.campaigns[cid].dropped.items())
+            ]
         for cid, respondent, question in sorted(changes.answers):
             answer = engine.campaigns[cid].answers[respondent, question]
             yield f"s|{cid}|{respondent}|{question}", [
@@ -260,6 +267,7 @@ class Journal:
         for link_id in state.links:
             yield f"L|{cid}|{link_id}", None
         yield f"H|{cid}", None
+        yield f"x|{cid}", None
         for record in state.alerts.values():
             yield alert_key(record), None
         for (chunk_cid, topic), chunks in list(self._chunks.items()):
@@ -459,6 +467,11 @@ class _States:
             state.links[link_id] = [int(value[0]), int(value[1])]
         elif kind == "H":
             state.hourly = {int(start): int(count) for start, count in value.items()}
+        elif kind == "x":
+            state.dropped = {
+                (Scope(scope), scope_id, Window(window)): [int(first), int(last)]
+                for scope, scope_id, window, first, last in value
+            }
         elif kind == "A":
             record = AlertRecord(**value)
             state.alerts[record.key] = record
@@ -492,6 +505,14 @@ def _upgrade(state: CampaignState) -> None:
     campaign_all = state.sets.get((Scope.CAMPAIGN, state.campaign_id, Window.ALL, None))
     if campaign_all is not None:
         campaign_all.counts[SLOT["reach_sum"]] = reach_sum
+
+
+def cell_campaign(key: str) -> str | None:
+    """The campaign a cell belongs to (a part's, its whole cell's); None for a meta cell."""
+    if key.startswith(_PART + "|"):
+        key = key.split("|", 2)[2]
+    kind, _, rest = key.partition("|")
+    return None if kind == "p" else rest.split("|", 1)[0]
 
 
 def alert_key(record: AlertRecord) -> str:
@@ -625,4 +646,6 @@ def _everything(engine: Engine) -> Changes:
             changes.valid_clicks.setdefault(cid, []).extend((visitor, link_id, t) for t in times)
         changes.reviews.update((cid, *pair) for pair in state.reviews)
         changes.answers.update((cid, *pair) for pair in state.answers)
+        if state.dropped:
+            changes.dropped.add(cid)
     return changes

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from streams.codec import dumps, loads
@@ -40,6 +40,7 @@ from streams.sinks.redis import (
     campaigns_key,
     index_key,
     key_for,
+    keys_with_prefix,
     objective_key,
     parse_fields,
     redacted_url,
@@ -89,7 +90,6 @@ _ORDER: Final[dict[str, int]] = {
     name: i
     for i, name in enumerate((*PUBLISHED_COUNTERS, *RATIO_NAMES, *OBJECT_KPIS, *ATTRIBUTES))
 }
-_GLOB_SPECIAL: Final = frozenset("*?[]\\")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +160,6 @@ def stored_from_fields(
 # Reading
 
 
-def _glob_escape(text: str) -> str:
-    return "".join(f"\\{ch}" if ch in _GLOB_SPECIAL else ch for ch in text)
-
-
 def _text(raw: str | bytes) -> str:
     return raw.decode("utf-8") if isinstance(raw, bytes) else raw
 
@@ -179,12 +175,8 @@ async def window_starts(
     """
     prefix = key_for(campaign_id, scope, scope_id, window, 0)[:-1]  # "...:<window>:"
     starts: set[int] = set()
-    where: dict[str, Any] = {}
-    if isinstance(client, RedisCluster):
-        await client.initialize()  # the slot map (a no-op once known)
-        where["target_nodes"] = client.get_node_from_key(prefix)
-    async for raw in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000, **where):
-        rest = _text(raw)[len(prefix) :]
+    async for key in keys_with_prefix(client, prefix):
+        rest = key[len(prefix) :]
         # A longer id sharing the prefix leaves something other than digits behind.
         if rest.isdigit() and rest.isascii():
             starts.add(int(rest))

@@ -28,21 +28,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from streams.config import Settings
-from streams.domain.engine import Engine, KpiSet
+from streams.control import BadRequest, ForgetRequest, parse_request
+from streams.domain.engine import Changes, Engine, KpiSet
 from streams.domain.errors import InvalidRecord
 from streams.domain.events import CampaignDefined
 from streams.domain.vocabulary import Outcome
 from streams.faults import fault_point
-from streams.journal import Journal, Meta
+from streams.journal import Journal, Meta, RawCell, cell_campaign
 from streams.metrics import PipelineMetrics, StateHeld
 from streams.processing import apply_record, dead_letter
-from streams.sinks import Flush, Sink
-from streams.sinks.kpi_topic import alert_records, kpi_records
+from streams.sinks import Erasure, Flush, Sink
+from streams.sinks.kpi_topic import alert_records, erased_records, kpi_records
 from streams.storage import FlushRecords, PartitionLost, PartitionStore, Record, StoreFactory
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,8 @@ class _Partition:
     republish: set[str] = field(default_factory=set)
     # Campaign -> when (monotonic seconds) its last record was counted, for feed_silent.
     last_event: dict[str, float] = field(default_factory=dict)
+    # Forget requests applied since the last flush, with whether the campaign was held.
+    forgets: list[tuple[ForgetRequest, bool]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -143,6 +147,7 @@ class Pipeline:
         self.control: InputControl = NoInputControl()
         self._stores = stores
         self._logical = settings.logical_topics()
+        self._control_topic = settings.control_topic_name
         self._partitions: dict[int, _Partition] = {}
         # The latest assignment the consumer reported, and the one acted on (None: not told;
         # a pipeline fed by hand opens what it is fed).
@@ -191,9 +196,9 @@ class Pipeline:
         """Apply fetched records in order; flush when due.
 
         ``caught_up``: the fetch reached the end of every partition it read. Rejected records
-        become dead letters. A partition opened during this call was sought back to its
-        restored offsets, so the rest of its records in this fetch are dropped (they come
-        again).
+        become dead letters; control records are applied as requests. A partition opened
+        during this call was sought back to its restored offsets, so the rest of its records
+        in this fetch are dropped (they come again).
         """
         # Opened now means sought back: this fetch's records of those partitions come again.
         reopened = await self._follow_assignment()
@@ -201,6 +206,7 @@ class Pipeline:
         metrics = self.metrics
         outcomes = metrics.event_outcome
         batch_max = self.settings.batch_max
+        control_topic = self._control_topic
         now_us = int(self.clock() * 1_000_000)
         for record in records:
             number = record.partition
@@ -217,14 +223,19 @@ class Pipeline:
                 await self._open(number)
                 reopened.add(number)
                 continue
-            logical = self._logical[record.topic]
-            if record.offset <= part.offsets.get(record.topic, -1):
-                outcomes[logical, Outcome.SKIPPED].inc()
+            topic = record.topic
+            if record.offset <= part.offsets.get(topic, -1):
+                if topic != control_topic:
+                    outcomes[self._logical[topic], Outcome.SKIPPED].inc()
                 continue
-            part.offsets[record.topic] = record.offset
+            part.offsets[topic] = record.offset
             part.changed = True
             self._waiting()
             self._unflushed += 1
+            if topic == control_topic:
+                self._apply_request(part, record)
+                continue
+            logical = self._logical[topic]
             outcome, result = apply_record(
                 part.engine, logical, record.key, record.value, record.timestamp
             )
@@ -254,6 +265,22 @@ class Pipeline:
             await self.flush()
         await self._check_sinks()
         await self.settle()
+
+    @staticmethod
+    def _apply_request(part: _Partition, record: InputRecord) -> None:
+        """A control record: forget its campaign (what follows of it starts anew)."""
+        try:
+            request = parse_request(record.key, record.value)
+        except BadRequest as error:
+            log.warning(
+                "partition %d: control record at offset %d ignored: %s",
+                part.number, record.offset, error,
+            )
+            return
+        cid = request.campaign_id
+        part.forgets.append((request, part.engine.forget(cid)))
+        part.republish.discard(cid)
+        part.last_event.pop(cid, None)
 
     def _flush_due(self, caught_up: bool) -> bool:
         """Whether to flush now: something waits, and the input is drained or time is up.
@@ -290,6 +317,7 @@ class Pipeline:
         committed: dict[tuple[str, int], int] = {}
         alert_rules = self.settings.alert_rules()
         changed_alerts = []
+        erasures: list[Erasure] = []
         for number, part in list(self._partitions.items()):
             if not part.changed and not part.republish:
                 continue
@@ -299,13 +327,19 @@ class Pipeline:
             if part.changed:
                 seq = part.flush_seq + 1
                 meta = Meta(dict(part.offsets), seq, self.control.generation)
+                cells = part.journal.cells(part.engine, changes, seq, meta, number)
+                # An erased campaign's tombstones go first: a set of the same key later in the
+                # flush comes from records that followed the erasure.
+                erased_kpis, erased_alerts = erased_records(changes.forgotten.values())
                 try:
                     await part.store.commit(
                         FlushRecords(
-                            part.journal.cells(part.engine, changes, seq, meta, number),
-                            kpi_records(changed_sets, updated_at_ms, self._encoding_failed),
+                            cells,
+                            erased_kpis + kpi_records(
+                                changed_sets, updated_at_ms, self._encoding_failed
+                            ),
                             part.dead_letters,
-                            alert_records(changes.alerts),
+                            erased_alerts + alert_records(changes.alerts),
                         )
                     )
                 except PartitionLost as lost:
@@ -315,6 +349,9 @@ class Pipeline:
                 part.flush_seq = seq
                 part.dead_letters = []
                 part.changed = False
+                for erasure in _erasures(part, changes, cells):
+                    erasures.append(erasure)
+                    sequences[erasure.campaign_id] = seq
                 committed.update(
                     ((topic, number), offset + 1) for topic, offset in part.offsets.items()
                 )
@@ -338,13 +375,14 @@ class Pipeline:
                     definitions[cid] = definition
         if committed:
             await self.control.commit(committed)
-        if not for_sinks and not changed_alerts:
+        if not for_sinks and not changed_alerts and not erasures:
             return
         await fault_point(self.settings, "committed")
         await self.settle()
         # Committed: the sinks are written while the next records are applied.
         flush = Flush(
-            for_sinks, updated_at_ms, definitions, sequences, frozenset(whole), changed_alerts
+            for_sinks, updated_at_ms, definitions, sequences, frozenset(whole), changed_alerts,
+            erasures,
         )
         self._sinking = asyncio.create_task(self._write_sinks(flush, self._flushes))
 
@@ -474,13 +512,13 @@ class Pipeline:
         await self.control.seek(
             {
                 (topic, number): meta.offsets.get(topic, -1) + 1
-                for topic in self._logical
+                for topic in self.settings.consumed_topics()
             }
         )
         log.info(
             "partition %d: opened at flush %d (%d campaigns, %d cells); inputs from %s",
             number, meta.flush_seq, len(engine.campaigns), len(raw),
-            {self._logical[t]: o + 1 for t, o in sorted(meta.offsets.items())},
+            {self._logical.get(t, t): o + 1 for t, o in sorted(meta.offsets.items())},
         )
 
     def consumer_lag(
@@ -504,6 +542,33 @@ class Pipeline:
                 sum(1 for state in states for key in state.sets if key[3] is not None),
                 sum(len(state.archive) for state in states),
             )
+
+
+def _erasures(part: _Partition, changes: Changes, cells: Sequence[RawCell]) -> list[Erasure]:
+    """The erasures a committed flush of a partition carried out, one per forget request."""
+    tombstones = Counter(cell_campaign(key) for key, value in cells if value is None)
+    erasures = []
+    for request, known in part.forgets:
+        cid = request.campaign_id
+        state = changes.forgotten.get(cid) if known else None
+        if state is None:
+            erasure = Erasure(cid, request.request_id, known=False)
+        else:
+            keys = state.set_keys()
+            erasure = Erasure(
+                cid, request.request_id, known=True, set_keys=keys,
+                state_cells=tombstones[cid], alert_keys=len(state.alerts),
+                past_retention=sum(1 for _ in state.dropped_keys(set(keys))),
+            )
+        log.info(
+            "partition %d: campaign %s forgotten (request %s): %s", part.number, cid,
+            request.request_id,
+            f"{erasure.state_cells} state cells, {len(erasure.set_keys)} KPI sets and "
+            f"{erasure.alert_keys} alerts deleted" if known else "nothing held",
+        )
+        erasures.append(erasure)
+    part.forgets = []
+    return erasures
 
 
 class SinkFailed(RuntimeError):

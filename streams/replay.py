@@ -1,4 +1,8 @@
-"""Batch replay (contract 5.4): a JSON Lines file through the same codec and engine."""
+"""Batch replay (contract 5.4): a JSON Lines file through the same codec and engine.
+
+Control records (streams.control) are applied where the file lists them, as the worker
+applies them where its partition's records are: a forget request erases its campaign there.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import IO, Any
 
 from streams import codec
 from streams.config import Settings
+from streams.control import FORGET, BadRequest, parse_request
 from streams.domain.alerts import OPEN
 from streams.domain.engine import Engine
 from streams.domain.errors import InvalidRecord
@@ -43,6 +48,7 @@ class ReplaySummary:
     outcomes: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     bad_lines: int = 0
+    forgotten: int = 0  # forget requests applied
 
     def describe(self) -> str:
         """One human-readable paragraph."""
@@ -53,6 +59,7 @@ class ReplaySummary:
             f"rejected {sum(self.rejected.values())}"
             + (f" ({rejected})" if rejected else "")
             + f", bad lines {self.bad_lines}"
+            + (f", forget requests {self.forgotten}" if self.forgotten else "")
         )
 
 
@@ -61,7 +68,8 @@ def parse_line(
 ) -> ReplayRecord:
     """Read one line: an envelope ``{"topic", "key", "value", "timestamp"?}`` or a bare event.
 
-    ``known_topics`` (the settings' input topic names) saves recomputing them per line.
+    A bare event may be a forget request (its topic is the control topic). ``known_topics``
+    (the settings' consumed topic names) saves recomputing them per line.
     """
     try:
         obj = codec.loads(line)
@@ -71,7 +79,7 @@ def parse_line(
         raise BadLine("not a JSON object")
     if isinstance(obj.get("topic"), str):
         topic: str = obj["topic"]
-        if topic not in (known_topics or settings.logical_topics()):
+        if topic not in (known_topics or settings.consumed_topics()):
             raise BadLine(f"unknown topic {topic!r}")
         key, value, timestamp = obj.get("key"), obj.get("value"), obj.get("timestamp")
         if key is not None and not isinstance(key, str):
@@ -80,14 +88,28 @@ def parse_line(
             raise BadLine("'value' must be a string")
         if timestamp is not None and type(timestamp) is not int:
             raise BadLine("'timestamp' must be an integer (epoch ms)")
-        return ReplayRecord(
+        record = ReplayRecord(
             line_number,
             topic,
             None if key is None else key.encode(),
             value.encode("utf-8", "surrogatepass"),
             timestamp,
         )
+        if topic == settings.control_topic_name:
+            _check_request(record)
+        return record
     event_type = obj.get("type")
+    if event_type == FORGET:
+        campaign_id = obj.get("campaign_id")
+        record = ReplayRecord(
+            line_number,
+            settings.control_topic_name,
+            campaign_id.encode() if isinstance(campaign_id, str) else None,
+            line.strip(),
+            None,
+        )
+        _check_request(record)
+        return record
     if isinstance(event_type, str) and event_type in TYPE_TOPICS:
         campaign_id = obj.get("campaign_id")
         return ReplayRecord(
@@ -100,6 +122,14 @@ def parse_line(
     raise BadLine("neither a record envelope (a string 'topic') nor an event of a known 'type'")
 
 
+def _check_request(record: ReplayRecord) -> None:
+    # The worker logs and skips a control record that is no request: no dead letter either.
+    try:
+        parse_request(record.key, record.value)
+    except BadRequest as error:
+        raise BadLine(f"control record: {error}") from None
+
+
 class Replay:
     """Runs records through the codec and one engine, as a single worker would."""
 
@@ -110,10 +140,15 @@ class Replay:
         self.summary = ReplaySummary()
         self.dead_letters: list[bytes] = []
         self._logical = settings.logical_topics()
+        self._control_topic = settings.control_topic_name
         self._clock_ms = 0
 
     def apply(self, record: ReplayRecord) -> None:
         """Decode and apply one record; a rejected one becomes a dead-letter record."""
+        if record.topic == self._control_topic:
+            self.engine.forget(parse_request(record.key, record.value).campaign_id)
+            self.summary.forgotten += 1
+            return
         logical = self._logical[record.topic]
         if record.timestamp_ms is not None:
             self._clock_ms = max(self._clock_ms, record.timestamp_ms)
@@ -156,7 +191,7 @@ def run(
 ) -> Replay:
     """Replay numbered lines; report bad lines and progress on ``progress``."""
     replay = Replay(settings)
-    known_topics = settings.logical_topics()
+    known_topics = set(settings.consumed_topics())
     done_bytes = 0
     started = last_report = time.monotonic()
     for number, line in lines:

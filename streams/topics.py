@@ -21,6 +21,10 @@ little history (docs/architecture.md, "State topic compaction", has the reasonin
 
 tests/integration/test_state_topic.py checks that the broker's cleaner compacts with these
 settings; benchmarks/restore_bench.py measures restore time and memory with them.
+
+The KPI and alerts topics are compacted with ``max.compaction.lag.ms`` 7 days: a value
+overwritten, or deleted by ``campaign-kpi forget``, is gone from the log within about a week
+of the write however little else changes (README, "Personal data and erasure").
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ STATE_TOPIC_CONFIG: Final[dict[str, str]] = {
 }
 KPI_TOPIC_CONFIG: Final[dict[str, str]] = {
     "cleanup.policy": "compact",
+    "max.compaction.lag.ms": str(7 * 86_400 * 1000),
     "max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES),
 }
 DLQ_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(OUTPUT_MAX_MESSAGE_BYTES)}
@@ -64,6 +69,8 @@ DLQ_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(OUTPUT_MAX_M
 # finished campaign away. Not compacted: the definition in force is chosen by `occurred_at`
 # (contract 1.2), which compaction by offset could drop. They are few and small.
 CAMPAIGNS_TOPIC_CONFIG: Final[dict[str, str]] = {"retention.ms": "-1", "retention.bytes": "-1"}
+# Forget requests: a campaign id and a request id each (streams.control).
+CONTROL_TOPIC_CONFIG: Final[dict[str, str]] = {"max.message.bytes": str(64 * 1024)}
 _METADATA_ATTEMPTS: Final = 50
 
 
@@ -94,6 +101,7 @@ def wanted_topics(settings: Settings) -> list[NewTopic]:
     topics.append(topic(settings.kpi_topic_name, KPI_TOPIC_CONFIG))
     topics.append(topic(settings.dlq_topic_name, DLQ_TOPIC_CONFIG))
     topics.append(topic(settings.alerts_topic_name, KPI_TOPIC_CONFIG))
+    topics.append(topic(settings.control_topic_name, CONTROL_TOPIC_CONFIG))
     return topics
 
 
@@ -110,13 +118,13 @@ async def ensure_topics(settings: Settings) -> None:
                 log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
             except TopicAlreadyExistsError:
                 pass  # another worker created it meanwhile
-        inputs = [settings.topic(logical) for logical in Topic]
-        inputs.append(settings.state_topic_name)
+        inputs = [*settings.consumed_topics(), settings.state_topic_name]
         counts = await _partition_counts(admin, inputs)
         if len(set(counts.values())) != 1:
             raise TopicLayoutError(
-                "the input topics and the state topic must have the same partition count "
-                f"(a campaign's records of every topic share a partition); found {counts}"
+                "the input topics, the control topic and the state topic must have the same "
+                "partition count (a campaign's records of every topic share a partition); "
+                f"found {counts}"
             )
     finally:
         await admin.close()

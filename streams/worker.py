@@ -21,16 +21,20 @@ def run_worker(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM; Faust handles the signals and a clean shutdown.
 
     First connect as the worker will: refused credentials, an untrusted certificate or a
-    protocol the listener does not speak end it here, with status :data:`EXIT_CONNECTION`
+    protocol the listener does not speak end it here, with status :data:`EXIT_CONFIG`
     and a message naming the setting, instead of Faust retrying or crashing somewhere later.
+    Production mode without a pseudonym key ends it the same way, before it connects.
     """
+    for problem in settings.production_problems():
+        print(f"campaign-kpi worker: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     # A loop of its own, never set as the current one: Faust then makes and runs its own.
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(check_connections(settings))
     except ConnectionSetupError as error:
         print(f"campaign-kpi worker: {error}", file=sys.stderr)
-        return EXIT_CONNECTION
+        return EXIT_CONFIG
     finally:
         loop.close()
     app = create_app(settings)
@@ -51,8 +55,9 @@ def run_worker(settings: Settings) -> int:
 
 # The exit status of a worker that stopped on an unexpected error (EX_SOFTWARE).
 EXIT_FATAL = 70
-# The exit status of a worker that Kafka or Redis refused at start (EX_CONFIG).
-EXIT_CONNECTION = 78
+# The exit status of a worker whose settings cannot work: Kafka or Redis refused it at
+# start, or production mode lacks what it requires (EX_CONFIG).
+EXIT_CONFIG = 78
 
 
 def _exit_now(error: BaseException) -> None:

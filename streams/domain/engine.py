@@ -10,7 +10,7 @@ bookkeeping; :meth:`Engine.restore` is the one way state comes back.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
@@ -138,8 +138,9 @@ class KpiSet:
     @property
     def key(self) -> str:
         """``<campaign_id>|<scope>|<scope_id>|<window>|<start or all>``."""
-        start = Window.ALL if self.window_start is None else str(self.window_start)
-        return f"{self.campaign_id}|{self.scope}|{self.scope_id}|{self.window}|{start}"
+        return kpi_key(
+            self.campaign_id, (self.scope, self.scope_id, self.window, self.window_start)
+        )
 
     def to_value(self, updated_at_ms: int) -> dict[str, object]:
         """The KPI topic's record value (contract 5.2), also the replay's output item."""
@@ -154,6 +155,16 @@ class KpiSet:
             "kpis": self.kpis,
             "updated_at": updated_at_ms,
         }
+
+
+def kpi_key(campaign_id: str, key: tuple[str, str, str, int | None]) -> str:
+    """The KPI topic's key of a KPI set: ``<campaign_id>|<scope>|<scope_id>|<window>|<start>``.
+
+    ``key`` is (scope, scope_id, window, start), a :data:`SetKey` or a KPI set's fields;
+    ``start`` None is written ``all``.
+    """
+    scope, scope_id, window, start = key
+    return f"{campaign_id}|{scope}|{scope_id}|{window}|{Window.ALL if start is None else start}"
 
 
 # -- state --------------------------------------------------------------------------------
@@ -281,6 +292,7 @@ class Changes:
     packed: dict[Aggregate, CampaignState] = field(default_factory=dict)
     blocks: set[tuple[str, BlockKey]] = field(default_factory=set)
     links: set[tuple[str, str]] = field(default_factory=set)  # per-link click counts
+    dropped: set[str] = field(default_factory=set)  # campaigns that dropped blocks
     alerts: list[AlertRecord] = field(default_factory=list)  # alert records that changed
     hourly: set[str] = field(default_factory=set)  # campaigns whose hourly course moved
 
@@ -311,6 +323,7 @@ class Changes:
                 keys.discard(key)
         self.alerts = [record for record in self.alerts if record.campaign_id != cid]
         self.hourly.discard(cid)
+        self.dropped.discard(cid)
 
 
 class CampaignState:
@@ -318,9 +331,9 @@ class CampaignState:
 
     __slots__ = (
         "alerts", "answers", "archive", "block_ends", "campaign_id", "changes",
-        "clicks_prune_at", "conversion_ids", "definition", "hourly", "ledgers", "lift",
-        "links", "open_windows", "orders", "packed_until", "posts", "refund_ids", "reviews",
-        "sets", "tiers", "valid_clicks",
+        "clicks_prune_at", "conversion_ids", "definition", "dropped", "hourly", "ledgers",
+        "lift", "links", "open_windows", "orders", "packed_until", "posts", "refund_ids",
+        "reviews", "sets", "tiers", "valid_clicks",
     )
 
     def __init__(self, campaign_id: str, rules: Rules, changes: Changes) -> None:
@@ -351,6 +364,10 @@ class CampaignState:
         # Per window kind, no packed window ends after this: a window ending later is new,
         # and creating it needs no look into the blocks.
         self.packed_until: dict[Window, int] = {}
+        # Blocks dropped past their retention (their windows stay on the KPI topic): per
+        # series (scope, scope_id, window), the first and the last block start dropped, so
+        # that an erasure can delete those windows' KPI-topic keys too.
+        self.dropped: dict[tuple[Scope, str, Window], list[int]] = {}
         self.clicks_prune_at = 1024
         # For the alerts: clicks and bot clicks per link, the hourly course of the trended
         # counter (hour start, us -> value), and the alerts with their state.
@@ -408,6 +425,27 @@ class CampaignState:
         for block, data in self.archive.items():
             for agg, _, _ in unpack(block, data):
                 yield agg
+
+    def set_keys(self) -> list[SetKey]:
+        """The key of every KPI set held, packed windows included (what erasing deletes)."""
+        return [*self.sets, *(agg.key for agg in self.packed_sets())]
+
+    def drop_block(self, block: BlockKey) -> None:
+        """Give up a block of packed windows past its retention; remember its span."""
+        del self.archive[block]
+        self.changes.blocks.add((self.campaign_id, block))
+        scope, scope_id, window, start = block
+        span = self.dropped.setdefault((scope, scope_id, window), [start, start])
+        span[0], span[1] = min(span[0], start), max(span[1], start)
+        self.changes.dropped.add(self.campaign_id)
+
+    def dropped_keys(self, held: Container[SetKey]) -> Iterator[SetKey]:
+        """Every window of the dropped blocks' spans not in ``held``, had it records or not."""
+        for (scope, scope_id, window), (first, last) in self.dropped.items():
+            for start in range(first, last + BLOCK_S[window], WINDOW_SIZES_S[window]):
+                key = (scope, scope_id, window, start)
+                if key not in held:
+                    yield key
 
     def final_before_us(self, topic: Topic, grace_us: int) -> int | None:
         """A window ending at or before this holds no more of this topic's records."""
@@ -642,8 +680,8 @@ class Engine:
             ends = state.block_ends
             while ends and ends[0][0] + rules.final_retention_us[ends[0][1][2]] <= final_us:
                 _, block = heapq.heappop(ends)
-                if state.archive.pop(block, None) is not None:
-                    self.changes.blocks.add((state.campaign_id, block))
+                if block in state.archive:
+                    state.drop_block(block)
         self._prune_clicks(state)
 
     def _prune_clicks(self, state: CampaignState) -> None:
@@ -716,13 +754,18 @@ class Engine:
         return CampaignState(campaign_id, self.rules, self.changes)
 
     def forget(self, campaign_id: str) -> bool:
-        """Drop everything about a campaign (its erasure); whether it was known."""
+        """Drop everything about a campaign (its erasure); whether it was known.
+
+        Records of the campaign applied afterwards start a new state, as for a new campaign.
+        Forgotten again before the changes are taken, the first state erased stays the one
+        recorded: it is what was persisted (the later one never was).
+        """
         state = self.campaigns.pop(campaign_id, None)
         if state is None:
             return False
         self.changes.drop(campaign_id)
         self._reach_moved = {k: None for k in self._reach_moved if k[0] != campaign_id}
-        self.changes.forgotten[campaign_id] = state
+        self.changes.forgotten.setdefault(campaign_id, state)
         return True
 
     # -- alerts -----------------------------------------------------------------------------

@@ -61,6 +61,7 @@ __all__ = [
     "gather",
     "read_definition_file",
     "read_definitions_kafka",
+    "topic_partitions",
 ]
 
 
@@ -226,7 +227,7 @@ def _partition_for(key: bytes, partitions: Sequence[int]) -> int:
     return int(DefaultPartitioner()(key, ordered, ordered))
 
 
-async def _partitions(settings: Settings, topic: str, timeout_s: float) -> list[int]:
+async def topic_partitions(settings: Settings, topic: str, timeout_s: float) -> list[int]:
     """The partition numbers of a topic (LookupError when it does not exist)."""
     from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
 
@@ -259,7 +260,7 @@ async def _read_partitions(
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
 
     deadline = time.monotonic() + timeout_s
-    partitions = await _partitions(settings, topic, timeout_s)
+    partitions = await topic_partitions(settings, topic, timeout_s)
     consumer = AIOKafkaConsumer(
         **kafka_options(settings),
         enable_auto_commit=False,

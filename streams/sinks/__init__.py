@@ -7,8 +7,28 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from streams.domain.alerts import AlertRecord
-from streams.domain.engine import KpiSet
+from streams.domain.engine import KpiSet, SetKey
 from streams.domain.events import CampaignDefined
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """A campaign erased by one forget request, as its flush's transaction committed it.
+
+    ``set_keys`` are the KPI sets the erased state held (the Redis hashes to delete), empty
+    when the worker held nothing of the campaign (``known`` false); ``state_cells``,
+    ``past_retention`` and ``alert_keys`` count the flush's tombstones of state cells, of
+    KPI-topic windows the state dropped past their retention, and of alerts. Sinks drop what
+    they hold of the campaign and the Redis sink acknowledges the request.
+    """
+
+    campaign_id: str
+    request_id: str
+    known: bool
+    set_keys: Sequence[SetKey] = ()
+    state_cells: int = 0
+    past_retention: int = 0
+    alert_keys: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +40,9 @@ class Flush:
     ``sequences`` holds each campaign's flush sequence: it only grows, whichever worker
     writes, so a sink can refuse a write older than what it holds. ``whole`` names the
     campaigns whose every KPI set the flush writes (after a restore, or a loss); ``alerts``
-    the alert records that changed (opened, refreshed or resolved).
+    the alert records that changed (opened, refreshed or resolved); ``erasures`` the
+    campaigns erased, to be dropped before the KPI sets are written (a set of the same
+    campaign in the flush comes from records that followed the erasure).
     """
 
     kpi_sets: Sequence[KpiSet]
@@ -29,6 +51,7 @@ class Flush:
     sequences: Mapping[str, int] = field(default_factory=dict)
     whole: frozenset[str] = frozenset()
     alerts: Sequence[AlertRecord] = ()  # alert records that changed
+    erasures: Sequence[Erasure] = ()
 
 
 class Sink(Protocol):

@@ -60,6 +60,7 @@ class PrometheusSink(Collector):
 
     async def write(self, flush: Flush) -> Collection[str]:
         """Keep the campaign-scope `all` sets of the flush (nothing is ever lost here)."""
+        self.forget(erasure.campaign_id for erasure in flush.erasures)
         for kpi_set in flush.kpi_sets:
             if kpi_set.scope != Scope.CAMPAIGN or kpi_set.window != Window.ALL:
                 continue
@@ -101,7 +102,7 @@ class PrometheusSink(Collector):
         return ()
 
     def forget(self, campaign_ids: Iterable[str]) -> None:
-        """Drop campaigns whose partitions this worker no longer owns."""
+        """Drop campaigns whose partitions this worker no longer owns, or erased ones."""
         for campaign_id in campaign_ids:
             self._latest.pop(campaign_id, None)
             self._alerts.pop(campaign_id, None)

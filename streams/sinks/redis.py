@@ -20,6 +20,12 @@ Cluster slot, and the call declares them. The call:
   ``<rule>|<scope>|<scope_id>``, value the alert record's JSON);
 * publishes ``{"campaign_id", "keys"}`` on ``kpi:updates`` (cluster-wide pub/sub).
 
+A campaign erased by ``campaign-kpi forget`` is one call too, fenced the same way: it deletes
+the hashes of the KPI sets the erased state held, the leaderboards, id indexes and alerts,
+keeps ``flush_seq`` at the erasing flush (an older, late write stays refused) and writes the
+request's acknowledgement ``kpi:forgotten:{<cid>}:<request_id>``; the campaign then leaves
+the global indexes where an older write put it. The command sweeps what is left (SCAN).
+
 The global indexes ``kpi:campaigns`` and ``kpi:campaigns:<objective>`` hold campaigns of
 every slot, so each is written by a call of its own (one key, one slot): scores are set with
 ``GT`` (only later updates win) and a campaign leaves the sets of its former objectives
@@ -41,7 +47,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, cast
 
@@ -72,6 +86,7 @@ from streams.retry import retry_forever
 from streams.sinks import Flush
 
 __all__ = [
+    "ACK_TTL_S",
     "LEADERBOARD_KPIS",
     "META_FIELDS",
     "UPDATES_CHANNEL",
@@ -80,21 +95,26 @@ __all__ = [
     "RedisSink",
     "alerts_key",
     "campaign_calls",
+    "campaign_prefix",
     "campaigns_key",
     "client_from_url",
     "encode_value",
+    "erasure_calls",
     "flush_seq_key",
+    "forgotten_key",
     "hash_fields",
     "hash_items",
     "index_calls",
     "index_key",
     "key_for",
+    "keys_with_prefix",
     "leaderboard_key",
     "objective_key",
     "parse_fields",
     "parse_value",
     "redacted_url",
     "redis_key",
+    "unindex_calls",
     "unreachable_cluster_is_transient",
 ]
 
@@ -204,6 +224,37 @@ def campaigns_key() -> str:
 def objective_key(objective: str) -> str:
     """``kpi:campaigns:<objective>``."""
     return f"kpi:campaigns:{objective}"
+
+
+def campaign_prefix(campaign_id: str) -> str:
+    """``kpi:{<cid>}:``: what every key of the campaign starts with."""
+    return f"kpi:{{{campaign_id}}}:"
+
+
+def forgotten_key(campaign_id: str, request_id: str) -> str:
+    """``kpi:forgotten:{<cid>}:<request_id>``: a forget request's acknowledgement (a hash).
+
+    In the campaign's slot (the erasing call writes it), outside its ``kpi:{<cid>}:`` keys.
+    """
+    return f"kpi:forgotten:{{{campaign_id}}}:{request_id}"
+
+
+_GLOB_SPECIAL: Final = frozenset("*?[]\\")
+
+
+async def keys_with_prefix(client: Redis, prefix: str) -> AsyncIterator[str]:
+    """Every key starting with ``prefix`` (SCAN), as text.
+
+    The prefix of a campaign's keys holds its ``{<campaign_id>}`` hash tag: on a Redis
+    Cluster only the master of that slot is scanned (a cluster client would visit every one).
+    """
+    where: dict[str, Any] = {}
+    if isinstance(client, RedisCluster):
+        await client.initialize()  # the slot map (a no-op once known)
+        where["target_nodes"] = client.get_node_from_key(prefix)
+    pattern = "".join(f"\\{ch}" if ch in _GLOB_SPECIAL else ch for ch in prefix) + "*"
+    async for raw in client.scan_iter(match=pattern, count=1000, **where):
+        yield _text(raw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,12 +427,41 @@ for i = 2, #ARGV do
 end
 return 1
 """
+# Erases a campaign: KEYS = flush_seq, the acknowledgement, the keys to delete; ARGV = the
+# erasing flush's sequence, the acknowledgement's TTL, the acknowledgement field that gets
+# the count of keys deleted, a message to publish when some were, then more acknowledgement
+# fields (name, value, ...). Refused (-1, nothing deleted) when Redis holds a newer write:
+# records that followed the erasure. flush_seq stays, at the erasing flush, so that an
+# older write of a frozen worker cannot bring the keys back.
+_ERASE_SCRIPT: Final = f"""
+local seq = tonumber(ARGV[1])
+local held = redis.call('GET', KEYS[1])
+local removed = -1
+if not (held and tonumber(held) > seq) then
+  removed = 0
+  for i = 3, #KEYS do
+    removed = removed + redis.call('DEL', KEYS[i])
+  end
+  if held or removed > 0 then
+    redis.call('SET', KEYS[1], ARGV[1])
+  end
+  if removed > 0 then
+    redis.call('PUBLISH', '{UPDATES_CHANNEL}', ARGV[4])
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[3], removed, unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return removed
+"""
 _SCRIPTS: Final = {
     name: (text, hashlib.sha1(text.encode()).hexdigest())
     for name, text in (
         ("campaign", _CAMPAIGN_SCRIPT), ("index", _INDEX_SCRIPT), ("refresh", _REFRESH_SCRIPT),
+        ("erase", _ERASE_SCRIPT),
     )
 }
+ACK_TTL_S: Final = 86_400
+"""How long a forget request's acknowledgement stays in Redis."""
 _MAX_MEMBERS_PER_COMMAND: Final = 1000
 
 
@@ -459,6 +539,49 @@ def index_calls(flush: Flush) -> list[tuple[str, Call]]:
     return calls
 
 
+def erasure_calls(flush: Flush) -> list[tuple[str, Call]]:
+    """The erasing calls of a flush's erasures, then their removal from the global indexes.
+
+    Each erasure deletes the hashes of the KPI sets the erased state held, the leaderboards,
+    the id indexes and the alerts of the campaign, and writes the acknowledgement of its
+    request; pages showing the campaign are told of the deleted `all` sets and alerts.
+    """
+    now = flush.updated_at_ms
+    calls: list[tuple[str, Call]] = []
+    for erasure in flush.erasures:
+        cid = erasure.campaign_id
+        seq = flush.sequences.get(cid, 0)
+        hashes = [key_for(cid, *key) for key in erasure.set_keys] if erasure.known else []
+        keys = [*hashes, alerts_key(cid)] if erasure.known else []
+        if erasure.known:
+            keys += [leaderboard_key(cid, kpi) for kpi in LEADERBOARD_KPIS]
+            keys += [index_key(cid, Scope.INFLUENCER), index_key(cid, Scope.POST)]
+        shown = [key for key in hashes if key.endswith(f":{Window.ALL}")]
+        message = {"campaign_id": cid, "keys": sorted([*shown, alerts_key(cid)])}
+        call = Call(cid, [flush_seq_key(cid), forgotten_key(cid, erasure.request_id), *keys])
+        call.argv = [
+            seq, ACK_TTL_S, "redis_keys", dumps(message).decode("utf-8"),
+            "known", int(erasure.known), "state_cells", erasure.state_cells,
+            "kpi_sets", len(erasure.set_keys), "kpi_past_retention", erasure.past_retention,
+            "alert_keys", erasure.alert_keys,
+            "flush_seq", seq, "updated_at", now,
+        ]
+        calls.append(("erase", call))
+    calls += unindex_calls(sorted({e.campaign_id for e in flush.erasures}), now)
+    return calls
+
+
+def unindex_calls(campaign_ids: Sequence[str], now_ms: int) -> list[tuple[str, Call]]:
+    """Remove campaigns from the global indexes, where a write older than ``now_ms`` put them.
+
+    A later write (records that followed the erasure) keeps its campaign indexed.
+    """
+    if not campaign_ids:
+        return []
+    keys = [campaigns_key(), *(objective_key(objective) for objective in OBJECTIVES)]
+    return [("index", Call(None, [key], [now_ms, "|", *campaign_ids])) for key in keys]
+
+
 def _leaderboards(
     kpi_set: KpiSet, members: dict[str, list[Scalar]], removed: dict[str, list[str]]
 ) -> None:
@@ -531,6 +654,8 @@ class RedisSink:
 
         Returns the campaigns whose earlier writes Redis had lost.
         """
+        if flush.erasures:
+            await self._erase(flush)
         if not flush.kpi_sets:
             return ()
         try:
@@ -557,6 +682,45 @@ class RedisSink:
             if isinstance(reply, Exception):
                 self._set_failed(None, call, reply)
         return lost
+
+    async def _erase(self, flush: Flush) -> None:
+        """Erase the flush's forgotten campaigns (before its KPI sets: they come after)."""
+        self._written.difference_update(erasure.campaign_id for erasure in flush.erasures)
+        calls = erasure_calls(flush)
+        replies = await self._run("erasing campaigns", calls)
+        for (_, call), reply in zip(calls, replies, strict=True):
+            if isinstance(reply, Exception):
+                self._set_failed(call.campaign_id, call, reply)
+            elif reply == -1:
+                log.warning(
+                    "campaign %s: Redis holds a write newer than its erasure (records that "
+                    "followed it); its keys were left", call.campaign_id,
+                )
+
+    async def sweep(self, campaign_id: str, request_id: str, seq: int, now_ms: int) -> int:
+        """Delete every key of an erased campaign still in Redis (``campaign-kpi forget``).
+
+        What the erasing worker did not know of: windows its state no longer held, or all of
+        it when the worker stopped between its flush and its Redis step. Fenced like the
+        erasure, at its flush ``seq``: refused (-1) when records that followed the erasure
+        were written since. The count goes to the request's acknowledgement too.
+        """
+        fence = flush_seq_key(campaign_id)
+        found = [
+            key async for key in keys_with_prefix(self.client, campaign_prefix(campaign_id))
+            if key != fence
+        ]
+        call = Call(campaign_id, [fence, forgotten_key(campaign_id, request_id), *found])
+        message = {"campaign_id": campaign_id, "keys": sorted(found)}
+        call.argv = [seq, ACK_TTL_S, "redis_keys_swept", dumps(message).decode("utf-8")]
+        replies = await self._run(
+            "sweeping an erased campaign",
+            [("erase", call), *unindex_calls([campaign_id], now_ms)],
+        )
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return int(replies[0])
 
     async def lost(self, campaign_ids: Collection[str]) -> Collection[str]:
         """The campaigns among these whose ``flush_seq`` key vanished, or all on a restart."""

@@ -208,6 +208,8 @@ class Harness:
             settings.state_topic_name,
             settings.kpi_topic_name,
             settings.dlq_topic_name,
+            settings.alerts_topic_name,
+            settings.control_topic_name,
             f"{settings.app_id}-__assignor-__leader",
         ]
 

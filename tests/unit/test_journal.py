@@ -353,6 +353,21 @@ def test_a_forgotten_campaign_stays_forgotten_after_a_restart() -> None:
     assert {s.campaign_id for s in worker.engine.all_sets()} == {"c2"}
 
 
+def test_a_campaign_forgotten_twice_between_two_flushes_stays_forgotten() -> None:
+    # Forgotten, fed again, forgotten again, all before one flush: the cells to delete are
+    # the first state's (what was written), not the second's (never written).
+    worker = Worker()
+    worker.apply(_state_after(campaign(), post(), interaction()))
+    worker.flush()
+    assert worker.engine.forget("c1")
+    worker.apply(_state_after(campaign(event_id="again")))
+    assert worker.engine.forget("c1")
+    worker.flush()
+    assert not [key for key in worker.store if key.split("|")[1] == "c1"]
+    worker.restart()
+    assert "c1" not in worker.engine.campaigns
+
+
 # -- bounded state (contract 3, v2) -----------------------------------------------------------
 
 
