@@ -179,18 +179,26 @@ class WorkerProcess:
             body: bytes = response.read()
             return body.decode()
 
-    def partitions_owned(self) -> int | None:
-        """The worker's ``campaign_kpi_partitions_owned`` gauge (None: /metrics not up yet)."""
+    def sample(self, name: str, **labels: str) -> float | None:
+        """The value of one series on /metrics (None: /metrics not up yet, or no such series)."""
         try:
             text = self.scrape()
         except OSError:
             return None
         return next(
-            int(sample.value)
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "campaign_kpi_partitions_owned"
+            (
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == name and labels.items() <= sample.labels.items()
+            ),
+            None,
         )
+
+    def partitions_owned(self) -> int | None:
+        """The worker's ``campaign_kpi_partitions_owned`` gauge (None: /metrics not up yet)."""
+        owned = self.sample("campaign_kpi_partitions_owned")
+        return None if owned is None else int(owned)
 
 
 @dataclass
@@ -204,6 +212,7 @@ class Harness:
     workers: list[WorkerProcess] = field(default_factory=list)
     # More settings for the workers and the harness's own clients (security, say).
     extra_env: dict[str, str] = field(default_factory=dict)
+    started: int = 0  # workers started so far (each gets a log and a data directory)
 
     @property
     def env(self) -> dict[str, str]:
@@ -228,7 +237,8 @@ class Harness:
 
     def start_worker(self, **extra_env: str) -> WorkerProcess:
         """Start one more worker (a second one shares the partitions)."""
-        number = len(self.workers)
+        number = self.started
+        self.started += 1
         data_dir = self.tmp_path / f"worker-{number}-data"
         data_dir.mkdir(exist_ok=True)
         env = {
