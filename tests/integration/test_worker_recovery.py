@@ -4,6 +4,7 @@
   holds, and the next worker writes it, with no new input.
 * An unexpected error: the worker exits with status 70, and a restarted one resumes exactly
   where it was.
+* ``campaign-kpi republish``: running workers rewrite a loss they could not notice.
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ import asyncio
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import redis
 
+from streams.connections import redis_client
+from streams.sinks.redis import key_for
 from streams.topics import ensure_topics
 
 from .support import KafkaAdmin
 from .test_worker_pipeline import assert_agrees_with_replay
 from .worker_harness import (
+    ROOT,
     Harness,
     define_campaigns,
     differences,
@@ -123,3 +128,35 @@ async def test_an_unexpected_error_exits_70_and_a_restart_resumes_exactly(
         server.terminate()
         server.wait(10)
         admin.created.extend(harness.topic_names)
+
+
+async def test_republish_rewrites_what_redis_lost_unnoticed(harness: Harness) -> None:
+    """A campaign's KPI hashes deleted, its ``flush_seq`` left: only ``republish`` tells."""
+    records = generated_records(18, 2000)
+    harness.start_worker()
+    produced, events = await define_campaigns(harness, records)
+    await harness.produce(events, produced)
+    await harness.wait_processed()
+    expected, _ = replay_expected(records)
+    await harness.wait_redis_holds(expected, "processing")
+    cid = sorted({value["campaign_id"] for value in expected.values()})[0]
+    theirs = {key: value for key, value in expected.items() if value["campaign_id"] == cid}
+    client = redis_client(harness.settings)
+    try:
+        await client.delete(*(
+            key_for(v["campaign_id"], v["scope"], v["scope_id"], v["window"], v["window_start"])
+            for v in theirs.values()
+        ))
+    finally:
+        await client.aclose()
+    await asyncio.sleep(3)  # three loss checks: none sees it
+    assert set((await harness.redis_values(theirs)).values()) == {None}
+
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "republish", cid, "--timeout", "30",
+        env=harness.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    output = (await command.communicate())[0].decode()
+    assert command.returncode == 0, output
+    assert "1/1 campaigns rewritten" in output
+    await harness.wait_redis_holds(expected, "republish", timeout_s=5)
