@@ -25,7 +25,7 @@ from streams.topics import ensure_topics
 from .support import KafkaAdmin
 from .test_worker_pipeline import assert_agrees_with_replay
 from .worker_harness import (
-    ROOT,
+    REPO_ROOT,
     Harness,
     define_campaigns,
     differences,
@@ -154,7 +154,7 @@ async def test_republish_rewrites_what_redis_lost_unnoticed(harness: Harness) ->
 
     command = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "streams.cli", "republish", cid, "--timeout", "30",
-        env=harness.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=harness.env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     output = (await command.communicate())[0].decode()
     assert command.returncode == 0, output
