@@ -19,7 +19,6 @@ import redis.asyncio as aioredis
 from streams import codec
 from streams.sinks.redis import alerts_key
 
-from .test_worker_metrics import scrape
 from .worker_harness import Harness, InputRecord, Produced
 
 CID = "alert-demo"
@@ -91,7 +90,7 @@ async def test_a_bot_flood_and_a_leaked_code_raise_alerts_everywhere(
     assert {f"{CID}|{field}" for field in stored} == set(topic)
     assert all(topic[f"{CID}|{field}"] == value for field, value in stored.items())
 
-    metrics = await asyncio.to_thread(scrape, worker.env["KPI_WEB_PORT"])
+    metrics = await asyncio.to_thread(worker.scrape)
     assert 'rule="bot_clicks"' in metrics
     assert 'rule="leaked_code"' in metrics
 

@@ -21,7 +21,6 @@ from streams.connections import redis_client
 from streams.sinks.redis import LEADERBOARD_KPIS, leaderboard_key
 
 from ..oracle.bounds import BIG, lines
-from .test_worker_metrics import scrape
 from .worker_harness import (
     NOW_MS,
     Harness,
@@ -86,7 +85,7 @@ async def test_input_at_the_bounds_through_a_worker_equals_the_replay(harness: H
         await client.aclose()
     samples = {
         sample.labels["kpi"]: sample.value
-        for family in text_string_to_metric_families(scrape(worker.env["KPI_WEB_PORT"]))
+        for family in text_string_to_metric_families(worker.scrape())
         for sample in family.samples
         if sample.name == "campaign_kpi_value"
         and sample.labels["campaign_id"] == campaign["campaign_id"]

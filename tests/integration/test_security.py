@@ -34,7 +34,7 @@ from streams.kafka_store import KafkaPartitionStore
 from streams.kpi_view import read_kpis
 from streams.storage import FlushRecords, PartitionLost
 from streams.topics import ensure_topics
-from streams.worker import EXIT_CONNECTION
+from streams.worker import EXIT_CONFIG
 
 from .private_kafka import PrivateKafka
 from .secure_services import (
@@ -303,7 +303,7 @@ def test_worker_refused_at_start_names_the_setting_not_the_secret(
         raise AssertionError(f"the worker kept running:\n{worker.log_tail()}") from None
     elapsed = time.monotonic() - started
     output = worker.log_path.read_text(errors="replace")
-    assert status == EXIT_CONNECTION, output
+    assert status == EXIT_CONFIG, output
     assert elapsed < 30, f"took {elapsed:.1f} s to give up"
     message = [line for line in output.splitlines() if line.startswith("campaign-kpi worker:")]
     assert len(message) == 1, output

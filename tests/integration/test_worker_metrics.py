@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import urllib.request
 from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,13 +22,6 @@ def promtool_check(text: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def scrape(port: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        body: bytes = response.read()
-        return body.decode()
-
-
 async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness) -> None:
     records = generated_records(21, 3000)
     worker = harness.start_worker(KPI_METRICS_CAMPAIGNS="2", KPI_STATE_MAX_CAMPAIGNS="3")
@@ -37,7 +29,7 @@ async def test_metrics_pass_promtool_and_count_like_the_replay(harness: Harness)
     await harness.produce(events, produced)
     await harness.wait_processed()
 
-    text = scrape(worker.env["KPI_WEB_PORT"])
+    text = worker.scrape()
     check = promtool_check(text)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
     assert check.stdout == b"", f"promtool warnings: {check.stdout.decode()}"

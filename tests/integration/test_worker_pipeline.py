@@ -10,11 +10,14 @@ rebalance and the SIGKILL variants prove that every record is applied exactly on
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import signal
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -26,9 +29,11 @@ from .private_kafka import PrivateKafka
 from .redis_cluster import PrivateRedisCluster
 from .support import KafkaAdmin
 from .worker_harness import (
+    PARTITIONS,
     Harness,
     InputRecord,
     Produced,
+    WorkerProcess,
     define_campaigns,
     differences,
     empty_database,
@@ -114,20 +119,45 @@ async def restart_mid_stream(harness: Harness, stop_signal: int) -> None:
 
 
 async def test_two_workers_and_rebalances_apply_every_record_once(harness: Harness) -> None:
+    """Partitions move to a second worker and back to the first one mid-stream.
+
+    Each worker's ``campaign_kpi_partitions_owned`` gauge (its /metrics) shows the hand-overs
+    happened: both own partitions at the same time, together all of them, before the first
+    stops; then the second owns every one.
+    """
     records = generated_records(*SEED_SIZES["rebalance"])
     first = harness.start_worker()
     produced, events = await define_campaigns(harness, records)
     half = len(events) // 2
     await harness.produce(events[:half], produced)
     await harness.wait_processed(at_least=0.2)
-    harness.start_worker()  # the group rebalances: partitions move to the second worker
-    producing = asyncio.create_task(harness.produce(events[half:], produced, pace_s=0.1))
+    second = harness.start_worker()  # the group rebalances: partitions move to the second
+    producing = asyncio.create_task(harness.produce(events[half:], produced, pace_s=0.2))
+    shared = await owned_by_each(
+        [first, second], lambda owned: min(owned) >= 1 and sum(owned) == PARTITIONS
+    )
     await harness.wait_processed(at_least=0.6)
-    assert not producing.done(), "input ended before the rebalance: not mid-stream"
+    assert not producing.done(), f"input ended before the rebalance ({shared}): not mid-stream"
     first.stop(signal.SIGTERM)  # and back: the second worker takes every partition
+    await owned_by_each([second], lambda owned: owned == [PARTITIONS])
     await producing
     await harness.wait_processed()
     await assert_agrees_with_replay(harness, records, produced)
+
+
+async def owned_by_each(
+    workers: list[WorkerProcess], wanted: Callable[[list[int]], bool], timeout_s: float = 60.0
+) -> list[int]:
+    """Poll the workers' partitions_owned gauges until ``wanted`` holds for one reading."""
+    owned: list[int | None] = []
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        owned = [worker.partitions_owned() for worker in workers]
+        if None not in owned and wanted(cast(list[int], owned)):
+            return cast(list[int], owned)
+        await asyncio.sleep(0.2)
+    tails = "\n---\n".join(w.log_tail() for w in workers)
+    raise AssertionError(f"partitions owned by each worker: last {owned}\n{tails}")
 
 
 async def test_redis_outage_mid_stream_loses_nothing(
@@ -165,8 +195,9 @@ async def test_redis_outage_mid_stream_loses_nothing(
         await producing
         await harness.wait_processed()
         await assert_agrees_with_replay(harness, records, produced)
-        log = harness.workers[0].log_path.read_text(errors="replace")
-        assert "writing a flush failed" in log
+        worker = harness.workers[0]
+        assert "writing a flush failed" in worker.log()
+        assert (worker.sample("campaign_kpi_sink_errors_total", sink="redis") or 0) > 0
     finally:
         harness.stop_all()
         server.terminate()
@@ -177,7 +208,12 @@ async def test_redis_outage_mid_stream_loses_nothing(
 async def test_kafka_outage_mid_stream_loses_nothing(
     redis_url: str, unique_name: str, tmp_path: Path
 ) -> None:
-    """The worker rides out its broker going away and coming back, losing nothing."""
+    """The broker goes away during a flush with input still to process, and comes back.
+
+    The outage outlasts the flush's transaction (KPI_TRANSACTION_TIMEOUT_S=2): the worker
+    gives the flush up, drops the partitions' state and redoes the work from the last
+    committed flush once Kafka answers again; nothing is lost or counted twice.
+    """
     kafka = PrivateKafka(tmp_path)
     kafka.start()
     database_url = await empty_database(redis_url, 8)
@@ -185,17 +221,29 @@ async def test_kafka_outage_mid_stream_loses_nothing(
     try:
         await ensure_topics(harness.settings)
         records = generated_records(*SEED_SIZES["plain"])
-        harness.start_worker()
+        # Every transaction is held open 1.5 s (records sent, not committed): a slow worker
+        # with input waiting, and the moment the broker is stopped in.
+        worker = harness.start_worker(
+            KPI_TRANSACTION_TIMEOUT_S="2", KPI_TEST_FAULT_DELAYS="mid_flush=1.5/1"
+        )
         produced, events = await define_campaigns(harness, records)
-        half = len(events) // 2
-        await harness.produce(events[:half], produced)
-        await harness.wait_processed(at_least=0.3)
-        kafka.stop()  # the broker goes away mid-stream ...
-        await asyncio.sleep(5)
+        await harness.produce(events, produced)
+        await worker.wait_logged("fault point mid_flush: pausing")
+        done, total = await harness.processed()
+        assert done < total, "the input was processed before the outage: not mid-stream"
+        kafka.stop()  # the broker goes away mid-flush ...
+        await asyncio.sleep(8)
         kafka.start()  # ... and comes back with its data
-        await harness.produce(events[half:], produced)
         await harness.wait_processed(timeout_s=180)
         await assert_agrees_with_replay(harness, records, produced)
+        # The flush caught by the outage was given up, and its partition opened again from
+        # the state topic: the work redone, not skipped.
+        log = worker.log()
+        given_up = re.search(
+            r"partition (\d+): flush not committed \(.*\); its state will be restored", log
+        )
+        assert given_up is not None, worker.log_tail()
+        assert f"partition {given_up[1]}: opened at flush" in log[given_up.end():]
     finally:
         harness.stop_all()
         kafka.stop()
@@ -219,7 +267,6 @@ async def test_worker_on_a_redis_cluster_agrees_and_rewrites_what_a_master_lost(
     await assert_agrees_with_replay(harness, records, produced)
 
     expected, _ = replay_expected(records)
-    expected_kpis = {key: value["kpis"] for key, value in expected.items()}
     cids = sorted({value["campaign_id"] for value in expected.values()})
     probe = redis.RedisCluster.from_url(redis_cluster.url)
     try:
@@ -232,23 +279,15 @@ async def test_worker_on_a_redis_cluster_agrees_and_rewrites_what_a_master_lost(
     assert len(by_port) >= 2, "the campaigns should span masters"
     flushed, restarted = (port for port, _ in by_port.most_common(2))
 
-    async def comes_back(what: str) -> None:
-        for _ in range(60):
-            await asyncio.sleep(0.5)
-            stored = await harness.redis_values(expected)
-            if differences(expected_kpis, stored) == []:
-                return
-        raise AssertionError(f"after {what}: {differences(expected_kpis, stored)}")
-
     node = redis.Redis(host="127.0.0.1", port=flushed)
     try:
         node.flushall()  # one master loses its data ...
         assert node.dbsize() == 0  # (the worker rewrites within about a second)
     finally:
         node.close()
-    await comes_back(f"FLUSHALL of master :{flushed}")
+    await harness.wait_redis_holds(expected, f"FLUSHALL of master :{flushed}")
     redis_cluster.restart_node(restarted)  # ... another restarts empty
-    await comes_back(f"a restart of master :{restarted}")
+    await harness.wait_redis_holds(expected, f"a restart of master :{restarted}")
     log = harness.workers[0].log_path.read_text(errors="replace")
     assert "Redis restarted (run id changed)" in log
     assert harness.workers[0].process is not None

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams import codec, replay
 from streams.config import Settings
 from streams.connections import kafka_options, redis_client
 from streams.domain.vocabulary import Topic
-from streams.kpi_view import stored_from_fields
+from streams.kpi_view import StoredKpis, stored_from_fields
 from streams.sinks.redis import key_for
 
 from ..oracle.generate import generate
@@ -49,6 +51,9 @@ class InputRecord:
     key: bytes | None
     value: bytes
     timestamp_ms: int
+    # The generator left the schema check to the reader (the naive oracle is told, as it
+    # implements no JSON Schema).
+    schema_invalid: bool = False
 
 
 @dataclass
@@ -68,36 +73,39 @@ def generated_records(seed: int, size: int) -> list[InputRecord]:
     """
     settings = Settings()
     records = []
-    for number, line in enumerate(generate(seed, size).lines, start=1):
+    generated = generate(seed, size)
+    for number, line in enumerate(generated.lines, start=1):
         try:
             parsed = replay.parse_line(number, line.encode("utf-8", "surrogatepass"), settings)
         except replay.BadLine:
             continue
         timestamp = NOW_MS if parsed.timestamp_ms is None else parsed.timestamp_ms
-        records.append(InputRecord(parsed.topic, parsed.key, parsed.value, timestamp))
+        records.append(InputRecord(parsed.topic, parsed.key, parsed.value, timestamp,
+                                   number in generated.schema_invalid))
     return [r for r in records if r.topic == CAMPAIGNS] + [
         r for r in records if r.topic != CAMPAIGNS
+    ]
+
+
+def replay_lines(records: Sequence[InputRecord]) -> list[bytes]:
+    """The records as replay file lines (envelopes with their timestamps), in order."""
+    return [
+        codec.dumps(
+            {
+                "topic": r.topic,
+                "key": None if r.key is None else r.key.decode(),
+                "value": r.value.decode("utf-8", "surrogatepass"),
+                "timestamp": r.timestamp_ms,
+            }
+        )
+        for r in records
     ]
 
 
 def replay_expected(records: Sequence[InputRecord]) -> tuple[dict[str, Any], Counter[str]]:
     """KPI values by key and dead-letter reasons, from the batch replay of the same records."""
     settings = Settings()
-    lines = [
-        (
-            number,
-            codec.dumps(
-                {
-                    "topic": r.topic,
-                    "key": None if r.key is None else r.key.decode(),
-                    "value": r.value.decode("utf-8", "surrogatepass"),
-                    "timestamp": r.timestamp_ms,
-                }
-            ),
-        )
-        for number, r in enumerate(records, start=1)
-    ]
-    result = replay.run(lines, settings)
+    result = replay.run(enumerate(replay_lines(records), start=1), settings)
     values = {_key(value): value for value in result.results()}
     return values, Counter(result.summary.rejected)
 
@@ -151,6 +159,47 @@ class WorkerProcess:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
+    def log(self) -> str:
+        """The whole log so far."""
+        return self.log_path.read_text(errors="replace")
+
+    async def wait_logged(self, text: str, timeout_s: float = 60.0) -> None:
+        """Wait until a line the worker logs from now on contains ``text``."""
+        seen = self.log().count(text)
+        deadline = time.monotonic() + timeout_s
+        while self.log().count(text) == seen:
+            assert time.monotonic() < deadline, f"{text!r} not logged\n{self.log_tail()}"
+            await asyncio.sleep(0.05)
+
+    def scrape(self) -> str:
+        """The worker's /metrics page (the Prometheus text format)."""
+        url = f"http://127.0.0.1:{self.env['KPI_WEB_PORT']}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            body: bytes = response.read()
+            return body.decode()
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        """The value of one series on /metrics (None: /metrics not up yet, or no such series)."""
+        try:
+            text = self.scrape()
+        except OSError:
+            return None
+        return next(
+            (
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == name and labels.items() <= sample.labels.items()
+            ),
+            None,
+        )
+
+    def partitions_owned(self) -> int | None:
+        """The worker's ``campaign_kpi_partitions_owned`` gauge (None: /metrics not up yet)."""
+        owned = self.sample("campaign_kpi_partitions_owned")
+        return None if owned is None else int(owned)
+
 
 @dataclass
 class Harness:
@@ -163,6 +212,7 @@ class Harness:
     workers: list[WorkerProcess] = field(default_factory=list)
     # More settings for the workers and the harness's own clients (security, say).
     extra_env: dict[str, str] = field(default_factory=dict)
+    started: int = 0  # workers started so far (each gets a log and a data directory)
 
     @property
     def env(self) -> dict[str, str]:
@@ -187,7 +237,8 @@ class Harness:
 
     def start_worker(self, **extra_env: str) -> WorkerProcess:
         """Start one more worker (a second one shares the partitions)."""
-        number = len(self.workers)
+        number = self.started
+        self.started += 1
         data_dir = self.tmp_path / f"worker-{number}-data"
         data_dir.mkdir(exist_ok=True)
         env = {
@@ -334,13 +385,18 @@ class Harness:
         return [codec.loads(r.value) for r in await self.read_topic(self.settings.dlq_topic_name)]
 
     async def redis_values(self, expected: dict[str, Any]) -> dict[str, Any]:
-        """For each expected KPI set, the KPIs Redis holds (None when the key is missing).
+        """For each expected KPI set, the KPIs Redis holds (None when the key is missing)."""
+        stored = await self.redis_sets(expected)
+        return {key: None if s is None else s.kpis for key, s in stored.items()}
+
+    async def redis_sets(self, expected: dict[str, Any]) -> dict[str, StoredKpis | None]:
+        """For each expected KPI set, the hash Redis holds, typed (None when it is missing).
 
         Read in pipelined batches: a check of tens of thousands of sets takes a second, so
         the time Redis takes to come back can be measured.
         """
         client = redis_client(self.settings)
-        found: dict[str, Any] = {}
+        found: dict[str, StoredKpis | None] = {}
         try:
             items = list(expected.items())
             for start in range(0, len(items), 2000):
@@ -353,10 +409,23 @@ class Harness:
                     found[key] = None if not fields else stored_from_fields(
                         key, fields, campaign_id=value["campaign_id"], scope=value["scope"],
                         scope_id=value["scope_id"], window=value["window"],
-                    ).kpis
+                    )
             return found
         finally:
             await client.aclose()
+
+    async def wait_redis_holds(
+        self, expected: dict[str, Any], after: str, timeout_s: float = 30.0
+    ) -> None:
+        """Wait until Redis holds the KPIs of these KPI values (``after``: what happened)."""
+        expected_kpis = {key: value["kpis"] for key, value in expected.items()}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = differences(expected_kpis, await self.redis_values(expected))
+            if not found:
+                return
+            assert time.monotonic() < deadline, f"after {after}: {found}"
+            await asyncio.sleep(0.5)
 
 
 def differences(expected: dict[str, Any], actual: dict[str, Any], limit: int = 5) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -22,9 +21,12 @@ import pytest
 from .compare import compare_dlq, compare_values, reach_errors, report
 from .generate import Generated, generate
 from .naive import CONVERSION_ACTIONS, Result, key_of, run
+from .timefmt import parse_time
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = Path(sys.executable).parent / "campaign-kpi"
+# The command line of this checkout (run from ROOT); the console script would run wherever
+# the package was installed from.
+PRODUCT = [sys.executable, "-m", "streams.cli"]
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,7 @@ def test_compare_flags_what_it_must() -> None:
 
 
 def test_a_missing_product_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "SCRIPT", tmp_path / "campaign-kpi")
+    monkeypatch.setattr(sys.modules[__name__], "PRODUCT", [str(tmp_path / "campaign-kpi")])
     assert _product_problem() is not None
 
 
@@ -420,10 +422,11 @@ def test_oracle_sees_the_v2_edges() -> None:
 
 def _product_problem() -> str | None:
     """Why the product's ``campaign-kpi replay`` cannot be run, or None when it can."""
-    if not SCRIPT.exists():
-        return f"{SCRIPT} does not exist (install the project: pip install -e '.[dev]')"
-    probe = subprocess.run([str(SCRIPT), "replay", "--help"], capture_output=True,
-                           timeout=60, check=False, cwd=ROOT)
+    try:
+        probe = subprocess.run([*PRODUCT, "replay", "--help"], capture_output=True,
+                               timeout=60, check=False, cwd=ROOT)
+    except OSError as error:
+        return f"{PRODUCT} cannot be run ({error}; install the project: pip install -e '.[dev]')"
     if probe.returncode != 0:
         return (f"`campaign-kpi replay --help` exited {probe.returncode}: "
                 f"{probe.stderr.decode(errors='replace')[-2000:]}")
@@ -436,17 +439,14 @@ def test_product_cli_is_available() -> None:
     assert problem is None, problem
 
 
-_UPDATED_AT = re.compile(rb'"updated_at"\s*:\s*-?\d+(\.\d+)?')
-
-
 def _replay(tmp: Path, lines: list[str], tag: str) -> tuple[bytes, bytes]:
     inp = tmp / "input.jsonl"
     if not inp.exists():
         inp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     out, dlq = tmp / f"out-{tag}.json", tmp / f"dlq-{tag}.jsonl"
     proc = subprocess.run(
-        [str(SCRIPT), "replay", str(inp), "--out", str(out), "--dlq", str(dlq)],
-        capture_output=True, timeout=900, check=False, cwd=tmp,
+        [*PRODUCT, "replay", str(inp), "--out", str(out), "--dlq", str(dlq)],
+        capture_output=True, timeout=900, check=False, cwd=ROOT,
     )
     assert proc.returncode == 0, (
         f"replay exited {proc.returncode}\nstderr: {proc.stderr.decode(errors='replace')[-3000:]}"
@@ -525,12 +525,34 @@ def test_reach_sum_is_the_sum_of_post_reach(case: tuple[Profile, Generated, Resu
 
 def test_replay_is_reproducible(case: tuple[Profile, Generated, Result],
                                 replayed: tuple[bytes, bytes, Path]) -> None:
-    profile, g, _ = case
+    """Twice the same bytes, ``updated_at`` included: the file's own clock (README, replay)."""
+    profile, g, expected = case
     out1, dlq1, tmp = replayed
     out2, dlq2 = _replay(tmp, g.lines, "2")
-    a, b = _UPDATED_AT.sub(b'"updated_at":0', out1), _UPDATED_AT.sub(b'"updated_at":0', out2)
-    if a != b:
-        at = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+    if out1 != out2:
+        at = next((i for i in range(min(len(out1), len(out2))) if out1[i] != out2[i]),
+                  min(len(out1), len(out2)))
         pytest.fail(f"{profile.name}: OUT differs between runs at byte {at}: "
-                    f"{a[at - 80:at + 80]!r} vs {b[at - 80:at + 80]!r}")
+                    f"{out1[at - 80:at + 80]!r} vs {out2[at - 80:at + 80]!r}")
     assert dlq1 == dlq2, f"{profile.name}: DLQ differs between runs"
+    clock = _file_clock(g.lines, expected)
+    stamps = Counter(v["updated_at"] for v in json.loads(out1))
+    assert stamps == {clock: len(expected.values)}, f"{profile.name}: expected {clock}"
+
+
+def _file_clock(lines: list[str], expected: Result) -> int:
+    """Epoch ms: the greatest record timestamp, or event time of a record not rejected."""
+    rejected = {d.line_no for d in expected.dead_letters}
+    clock = 0
+    for number, line in enumerate(lines, start=1):
+        if number in expected.bad_lines:
+            continue
+        obj = json.loads(line)
+        if isinstance(obj.get("topic"), str):
+            if obj.get("timestamp") is not None:
+                clock = max(clock, obj["timestamp"])
+            if number not in rejected:
+                clock = max(clock, parse_time(json.loads(obj["value"])["occurred_at"]) // 1000)
+        elif number not in rejected:
+            clock = max(clock, parse_time(obj["occurred_at"]) // 1000)
+    return clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_cells_name_their_campaign() -> None:
     assert cell_campaign("p|3") is None
 
 
-def _lines(*objects: dict[str, object]) -> list[tuple[int, bytes]]:
+def _lines(*objects: Mapping[str, object]) -> list[tuple[int, bytes]]:
     return [(n, codec.dumps(o)) for n, o in enumerate(objects, start=1)]
 
 
