@@ -538,7 +538,9 @@ class Scenario:
         started = loop.time()
         pending: list[tuple[int, asyncio.Future[Any]]] = []
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.harness.kafka_bootstrap, acks="all",
+            # Idempotent: a send retried while a broker dies must not write the record twice
+            # (the replay, which is the reference, has it once).
+            bootstrap_servers=self.harness.kafka_bootstrap, acks="all", enable_idempotence=True,
             max_request_size=4 << 20, linger_ms=5, request_timeout_ms=120_000,
         )
         await producer.start()

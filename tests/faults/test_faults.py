@@ -108,7 +108,8 @@ async def test_faults_change_no_output(
     assert result.meta_regressions == []
     assert result.comparison.exact, result.summary()
     for seconds in result.redis_recovery_s:
-        assert seconds < 10, "Redis came back to the replay's values within seconds"
+        # About 3,000 KPI sets a second are written again on a 2-core machine (README).
+        assert seconds < 30, "Redis came back to the replay's values within half a minute"
 
 
 async def test_a_huge_key_is_dead_lettered_within_its_flush(

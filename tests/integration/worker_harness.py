@@ -279,7 +279,8 @@ class Harness:
         """
         settings = self.settings
         producer = AIOKafkaProducer(
-            **kafka_options(settings), acks="all", max_request_size=4 << 20
+            **kafka_options(settings), acks="all", enable_idempotence=True,
+            max_request_size=4 << 20,
         )
         await producer.start()
         try:
