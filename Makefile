@@ -65,7 +65,7 @@ lint: setup
 test: setup
 	$(MAKE) lint
 	$(MAKE) services
-	source $(SERVICES_ENV) && $(BIN)/pytest
+	source $(SERVICES_ENV) && $(BIN)/pytest --durations=40
 
 # The long variants of the fault suite (tests/faults): more workers, kills, records.
 chaos: setup services
