@@ -17,14 +17,18 @@ of ``make services`` running. One run:
 5. **worker**: ``campaign-kpi worker`` (fresh app id) from the start of consumption (first
    scrape of /metrics counting events) until the last flush of the input reached Redis (the
    last ``kpi:updates`` message of the run's campaigns) and the group committed all input;
-6. **freshness**: with the worker caught up, background load at half its measured rate for
-   ``--freshness-seconds``, plus ten probes a second: an interaction on a post of its own,
-   timed from the produce call until a ``kpi:updates`` message names the post's key.
+6. **freshness**: with the worker caught up, background load at 50 % and then 80 % of its
+   measured rate (``--freshness-loads``) for ``--freshness-seconds`` each, plus ten probes a
+   second: an interaction on a post of its own, timed from the produce call until a
+   ``kpi:updates`` message names the post's key;
+7. **scale-out**: 2 and 3 worker processes (``--scale-out``) of a fresh consumer group each,
+   over the same input from its start, timed from their first applied event until the group
+   committed every input record; the single worker's line is phase 5 timed the same way.
 
 Every contender runs in a process of its own: events/s, CPU seconds per million events (from
 /proc/<pid>/stat, or getrusage inside the process) and peak RSS (VmHWM) are its own. It prints
-one line per phase, a table, and
-``ratios: worker/ceiling=X worker/naive=Y worker/quix=Q freshness_p99_s=Z``.
+one line per phase, a table, the scale-out lines, and
+``ratios: worker/ceiling=X worker/naive=Y worker/quix=Q freshness_p99_s=Z freshness_p99_80_s=W``.
 Topics and Redis keys of the run are deleted at the end (``--keep`` keeps them).
 """
 
@@ -83,6 +87,8 @@ class Result:
     cpu_s: float
     peak_rss_bytes: int
     note: str = ""
+    # Records over the seconds from the first applied event until the group committed all.
+    committed_rate: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -95,6 +101,7 @@ class Result:
 
 @dataclass
 class Freshness:
+    load: float  # the fraction of the worker's measured rate
     rate: float
     seconds: float
     background: int
@@ -406,22 +413,26 @@ class WorkerRun:
     log_path: Path
 
 
-def start_worker(args: argparse.Namespace, prefix: str, run_dir: Path) -> WorkerRun:
+def start_worker(
+    args: argparse.Namespace, prefix: str, run_dir: Path, group: str = "worker", number: int = 0
+) -> WorkerRun:
+    """Worker ``number`` of the consumer group ``<prefix><group>``."""
     port = free_port()
+    name = f"{group}-{number}" if number else group
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP": args.bootstrap,
         "REDIS_URL": args.redis,
-        "KPI_APP_ID": f"{prefix}worker",
+        "KPI_APP_ID": f"{prefix}{group}",
         "KPI_TOPIC_PREFIX": prefix,
         "KPI_PARTITIONS": str(PARTITIONS),
         "KPI_WEB_PORT": str(port),
-        "KPI_DATA_DIR": str(run_dir / "worker-data"),
+        "KPI_DATA_DIR": str(run_dir / f"{name}-data"),
     }
     for assignment in args.worker_env:
-        name, value = assignment.split("=", 1)
-        env[name] = value
-    log_path = run_dir / "worker.log"
+        variable, value = assignment.split("=", 1)
+        env[variable] = value
+    log_path = run_dir / f"{name}.log"
     # This checkout's module (the spawn's cwd), whatever the console script was installed from.
     command = [sys.executable, "-m", "streams.cli", "worker"]
     if args.profile:
@@ -497,6 +508,7 @@ async def run_worker(
         "worker (campaign-kpi, to Redis)",
         int(total - events0), to_redis, end.cpu_s - start.cpu_s, end.peak_rss_bytes,
         f"commit +{committed_at - listener.last_at:.1f} s",
+        (total - events0) / (committed_at - start.at),
     )
     say(
         f"worker: {total:,} records applied ({events0:,.0f} already at the first scrape); "
@@ -506,10 +518,78 @@ async def run_worker(
     return result
 
 
+def probe_campaign_id(prefix: str, load: float) -> str:
+    """The campaign of the probes of one freshness phase (its own: the phases' keys differ)."""
+    return f"{prefix}probe{100 * load:.0f}"
+
+
+@dataclass
+class ScaleOut:
+    """One line of the scale-out: ``workers`` processes of one consumer group."""
+
+    workers: int
+    events: int
+    seconds: float
+    cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+async def run_scale_out(
+    args: argparse.Namespace, prefix: str, total: int, run_dir: Path, workers: int
+) -> ScaleOut:
+    """``workers`` processes of a fresh group over the whole input: the time to commit it all."""
+    group = f"scale{workers}"
+    runs = [start_worker(args, prefix, run_dir, group, n + 1) for n in range(workers)]
+    offsets = GroupOffsets(
+        args.bootstrap, f"{prefix}{group}", [prefix + t for t in Topic], PARTITIONS
+    )
+    await offsets.start()
+    deadline = time.monotonic() + args.timeout
+    first: tuple[float, float, float] | None = None  # (at, events applied, CPU s)
+    try:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                for run in runs:
+                    if run.process.poll() is not None:
+                        raise RuntimeError(f"a scale-out worker exited; see {run.log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{workers} workers did not commit all input in time")
+                if first is None:
+                    counts = [await _events_total(session, r.metrics_url) for r in runs]
+                    events = sum(c or 0.0 for c in counts)
+                    if events > 0:
+                        cpu = sum(sample_process(r.process.pid).cpu_s for r in runs)
+                        first = (time.monotonic(), events, cpu)
+                elif await offsets.committed() >= total:
+                    break
+                await asyncio.sleep(0.25)
+        end_at = time.monotonic()
+        end_cpu = sum(sample_process(r.process.pid).cpu_s for r in runs)
+    finally:
+        await offsets.stop()
+        for run in runs:
+            stop_process(run.process, 60.0)
+        for n in range(workers):
+            shutil.rmtree(run_dir / f"{group}-{n + 1}-data", ignore_errors=True)
+    assert first is not None
+    at, events0, cpu0 = first
+    line = ScaleOut(workers, int(total - events0), end_at - at, end_cpu - cpu0)
+    say(
+        f"scale-out: {workers} workers committed {total:,} records "
+        f"({events0:,.0f} applied at the first scrape) in {line.seconds:.1f} s "
+        f"({line.rate:,.0f}/s, {line.cpu_s / line.events * 1e6:.1f} CPU s/1M ev)"
+    )
+    return line
+
+
 async def run_freshness(
     args: argparse.Namespace,
     prefix: str,
     *,
+    load: float,
     rate: float,
     workload: Workload,
     run: WorkerRun,
@@ -517,8 +597,10 @@ async def run_freshness(
 ) -> Freshness:
     producer = BatchProducer(args.bootstrap, lambda t: prefix + t, PARTITIONS)
     await producer.start()
-    probe_campaign = f"{prefix}probe"
-    fresh = Freshness(rate, args.freshness_seconds, 0)
+    probe_campaign = probe_campaign_id(prefix, load)
+    fresh = Freshness(load, rate, args.freshness_seconds, 0)
+    listener.probe_sent.clear()
+    listener.probe_seen.clear()
     tick_s = 0.02
     started = time.monotonic()
     next_probe = started
@@ -559,7 +641,8 @@ async def run_freshness(
         stored = await listener.client.exists(key)
         say(f"freshness: probe {key} never announced; {'but' if stored else 'and not'} in Redis")
     say(
-        f"freshness: {fresh.background:,} background records at {rate:,.0f}/s for "
+        f"freshness: {fresh.background:,} background records at {rate:,.0f}/s "
+        f"({100 * load:.0f} % of the worker's rate) for "
         f"{fresh.seconds:.0f} s, {len(listener.probe_sent)} probes, "
         f"{len(fresh.latencies_s)} seen in Redis: p50 {fresh.quantile(0.5):.2f} s, "
         f"p99 {fresh.quantile(0.99):.2f} s, max {max(fresh.latencies_s, default=0):.2f} s"
@@ -582,7 +665,9 @@ async def cleanup(args: argparse.Namespace, prefix: str, workload: Workload) -> 
                 batch = []
         if batch:
             keys += await client.delete(*batch)
-        campaigns = [c.cid for c in workload.campaigns] + [f"{prefix}probe"]
+        campaigns = [c.cid for c in workload.campaigns] + [
+            probe_campaign_id(prefix, load) for load in args.freshness_loads
+        ]
         for zset in [campaigns_key(), *(objective_key(o) for o in sorted(OBJECTIVES))]:
             await client.zrem(zset, *campaigns)
     finally:
@@ -590,7 +675,9 @@ async def cleanup(args: argparse.Namespace, prefix: str, workload: Workload) -> 
     say(f"cleanup: deleted {len(topics)} topics and {keys:,} Redis keys of the run")
 
 
-def print_table(results: list[Result], fresh: Freshness | None) -> None:
+def print_table(
+    results: list[Result], freshness: list[Freshness], scale: list[ScaleOut]
+) -> None:
     header = (
         f"{'contender':<34}{'events':>11}{'seconds':>9}{'events/s':>11}"
         f"{'CPU s/1M ev':>13}{'peak RSS MiB':>14}  note"
@@ -603,13 +690,21 @@ def print_table(results: list[Result], fresh: Freshness | None) -> None:
             f"{r.name:<34}{r.events:>11,}{r.seconds:>9.1f}{r.rate:>11,.0f}"
             f"{r.cpu_per_million:>13.1f}{r.peak_rss_bytes / MIB:>14.0f}  {r.note}"
         )
-    if fresh is not None:
+    for fresh in freshness:
         say(
             f"freshness at {fresh.rate:,.0f} ev/s "
-            f"({100 * fresh.rate / results[-1].rate:.0f} % of the worker's rate), "
+            f"({100 * fresh.load:.0f} % of the worker's rate), "
             f"{len(fresh.latencies_s)} probes: p50 {fresh.quantile(0.5):.2f} s, "
             f"p99 {fresh.quantile(0.99):.2f} s (lost {fresh.lost})"
         )
+    if scale:
+        one = scale[0].rate
+        for line in scale:
+            say(
+                f"scale-out {line.workers} worker{'s' if line.workers > 1 else ' '}: "
+                f"{line.rate:>9,.0f} events/s to commit, x{line.rate / one:.2f} of one worker "
+                f"({PARTITIONS} partitions per topic, {os.cpu_count()} CPUs)"
+            )
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -627,7 +722,8 @@ async def main_async(args: argparse.Namespace) -> int:
         return 2
     workload = Workload(prefix.rstrip("-"), campaigns=args.campaigns, seed=args.seed)
     results: dict[str, Result] = {}
-    fresh: Freshness | None = None
+    freshness: list[Freshness] = []
+    scale: list[ScaleOut] = []
     try:
         total = await produce_input(args, prefix, workload)
         results["ceiling"] = run_ceiling(args, prefix, total)
@@ -646,10 +742,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 say(f"quix vs worker: {text}")
                 results["quix"].note += f", {agree:,}/{compared:,} windows = worker's"
             if args.freshness_seconds > 0:
-                rate = args.freshness_rate or 0.5 * results["worker"].rate
-                fresh = await run_freshness(
-                    args, prefix, rate=rate, workload=workload, run=run, listener=listener
-                )
+                for load in args.freshness_loads:
+                    await asyncio.sleep(5.0)  # caught up again after the phase before
+                    freshness.append(await run_freshness(
+                        args, prefix, load=load, rate=load * results["worker"].rate,
+                        workload=workload, run=run, listener=listener,
+                    ))
         finally:
             if args.profile and run.process.poll() is None:
                 # py-spy writes its profile when the worker (its child) exits.
@@ -658,30 +756,45 @@ async def main_async(args: argparse.Namespace) -> int:
                     run.process.wait(60)
             stop_process(run.process, 60.0)
             await listener.stop()
+        single = results["worker"]
+        scale.append(ScaleOut(1, single.events, single.events / single.committed_rate,
+                              single.cpu_s))
+        for workers in args.scale_out:
+            scale.append(await run_scale_out(args, prefix, total, run_dir, workers))
     finally:
         if not args.keep:
             await cleanup(args, prefix, workload)
             shutil.rmtree(run_dir / "worker-data", ignore_errors=True)
             shutil.rmtree(run_dir / "naive-data", ignore_errors=True)
             shutil.rmtree(run_dir / "quix-state", ignore_errors=True)
-    print_table(list(results.values()), fresh)
+    print_table(list(results.values()), freshness, scale)
     worker = results["worker"].rate
     naive = results["naive"].rate if "naive" in results else float("nan")
     quix = results["quix"].rate if "quix" in results else float("nan")
-    p99 = fresh.quantile(0.99) if fresh is not None else float("nan")
+    p99 = {f.load: f.quantile(0.99) for f in freshness}
     summary = {
         "run_id": run_id,
         "events": args.events,
         "results": {k: {**vars(r), "rate": r.rate} for k, r in results.items()},
-        "freshness": None if fresh is None else vars(fresh),
+        "freshness": [vars(f) for f in freshness],
+        "scale_out": [{**vars(line), "rate": line.rate} for line in scale],
     }
     (run_dir / "results.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     say(
         f"ratios: worker/ceiling={worker / results['ceiling'].rate:.3f} "
         f"worker/naive={worker / naive:.2f} worker/quix={worker / quix:.2f} "
-        f"freshness_p99_s={p99:.2f}"
+        f"freshness_p99_s={p99.get(0.5, float('nan')):.2f} "
+        f"freshness_p99_80_s={p99.get(0.8, float('nan')):.2f}"
     )
     return 0
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in text.split(",") if part)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -694,8 +807,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--naive-seconds", type=float, default=30.0)
     parser.add_argument("--freshness-seconds", type=float, default=25.0, help="0 skips it")
     parser.add_argument(
-        "--freshness-rate", type=float, default=0.0,
-        help="background events/s during the freshness probes (default: half the worker's rate)",
+        "--freshness-loads", type=_fractions, default=(0.5, 0.8), metavar="F,F",
+        help="background load of each freshness phase, fractions of the worker's rate",
+    )
+    parser.add_argument(
+        "--scale-out", type=_counts, default=(2, 3), metavar="N,N",
+        help="worker processes of each scale-out run ('' skips them)",
     )
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-quix", action="store_true")
