@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 
@@ -39,6 +39,8 @@ _READ_STALL_S: Final = 60.0
 # A flush whose transaction cannot end within this time is given up (reported lost); the
 # broker aborts it after the transaction timeout anyway.
 _ATTEMPTS: Final = 3
+# What a commit raises when a newer producer of the transactional id took the partition over.
+_FENCED: Final = (ProducerFenced, InvalidProducerEpoch)
 
 _PARTITIONER: Final = DefaultPartitioner()
 # The same KPI keys come back flush after flush; murmur2 in Python is not free.
@@ -116,7 +118,8 @@ class KafkaPartitionStore:
                     await self.close()
                     raise PartitionLost(
                         f"partition {self.partition}: flush not committed ({error!r}); "
-                        "its state will be restored from the last committed flush"
+                        "its state will be restored from the last committed flush",
+                        fenced=isinstance(error, _FENCED),
                     ) from error
                 log.warning(
                     "partition %d: flush not committed (%r), aborted; trying again",

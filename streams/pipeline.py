@@ -155,6 +155,8 @@ class Pipeline:
         self._assigned: frozenset[int] | None = None
         # Partitions whose state a newer group generation wrote: not ours until reassigned.
         self._stale: set[int] = set()
+        # Still assigned, released after a flush that failed: to open at the next feed or idle.
+        self._reopen: set[int] = set()
         # Records applied since the last flush, and since when something waits to be flushed.
         self._unflushed = 0
         self._waiting_since: float | None = None
@@ -345,6 +347,10 @@ class Pipeline:
                 except PartitionLost as lost:
                     log.warning("%s; dropping its state", lost)
                     await self._release(number)
+                    if not lost.fenced:
+                        # Its records of this flush were fetched already: nothing may come
+                        # to open it again, so it is opened (and sought back) at once.
+                        self._reopen.add(number)
                     continue
                 part.flush_seq = seq
                 part.dead_letters = []
@@ -463,16 +469,23 @@ class Pipeline:
                 part.republish |= found
 
     async def _follow_assignment(self) -> set[int]:
-        """Release the partitions no longer assigned and open the new ones (returned)."""
+        """Release the partitions no longer assigned and open the new ones (returned).
+
+        Partitions released after a failed flush are opened again here too.
+        """
         assignment, self._assignment = self._assignment, None
-        if assignment is None:
-            return set()
-        self._assigned = assignment
-        self._stale.clear()
-        for number in list(self._partitions):
-            if number not in assignment:
-                await self._release(number)
-        opened = set(assignment - self._partitions.keys())
+        reopen, self._reopen = self._reopen, set()
+        if assignment is not None:
+            self._assigned = assignment
+            self._stale.clear()
+            for number in list(self._partitions):
+                if number not in assignment:
+                    await self._release(number)
+            opened = set(assignment - self._partitions.keys())
+        else:
+            opened = reopen - self._partitions.keys()
+        if self._assigned is not None:
+            opened &= self._assigned
         for number in sorted(opened):
             await self._open(number)
         return opened
@@ -518,7 +531,7 @@ class Pipeline:
         log.info(
             "partition %d: opened at flush %d (%d campaigns, %d cells); inputs from %s",
             number, meta.flush_seq, len(engine.campaigns), len(raw),
-            {self._logical.get(t, t): o + 1 for t, o in sorted(meta.offsets.items())},
+            {str(self._logical.get(t, t)): o + 1 for t, o in sorted(meta.offsets.items())},
         )
 
     def consumer_lag(

@@ -29,7 +29,12 @@ class PartitionLost(Exception):
     Another writer opened the partition (this one was fenced), or the outcome of the commit
     is unknown. Either way the in-memory state of the partition cannot be trusted: drop it,
     and open the partition again (restoring what was committed) before writing.
+    ``fenced``: another writer took the partition over (its owner now, most likely).
     """
+
+    def __init__(self, message: str, *, fenced: bool = False) -> None:
+        super().__init__(message)
+        self.fenced = fenced
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,9 @@ class MemoryPartitionStore:
         """Apply the flush if this writer still owns the partition."""
         broker = self.broker
         if self._epoch is None or broker.epochs.get(self.partition) != self._epoch:
-            raise PartitionLost(f"partition {self.partition}: fenced by a newer writer")
+            raise PartitionLost(
+                f"partition {self.partition}: fenced by a newer writer", fenced=True
+            )
         if broker.fail_next:
             broker.fail_next -= 1
             self._epoch = None

@@ -274,6 +274,30 @@ async def test_a_commit_that_fails_drops_the_state_and_seeks_back() -> None:
     assert_agrees(broker, sink, recs)
 
 
+async def test_a_partition_whose_last_flush_failed_is_opened_again_without_new_input() -> None:
+    """The failed flush held the partition's last records: nothing more will be fetched for it.
+
+    It is opened again at once (restored, sought back), so those records come again.
+    """
+    recs = stream(6, 2000)
+    broker, sink, control = MemoryBroker(), MemorySink(), Control()
+    p = pipeline(broker, sink, control)
+    p.assigned(range(PARTITIONS))
+    feeder = Feeder(recs, control)
+    while batch := feeder.batch(range(PARTITIONS), 5000):
+        await p.feed(batch, caught_up=False)
+    broker.fail_next = 1
+    await p.flush()  # one partition's flush is lost; the consumer is at the end of all
+    assert len(p.partitions) == PARTITIONS - 1
+    assert feeder.batch(range(PARTITIONS), 5000) == []
+    await p.idle()  # the consumer's fetch came back empty
+    assert len(p.partitions) == PARTITIONS
+    await run_to_end(p, feeder, range(PARTITIONS))
+    assert len(p.partitions) == PARTITIONS
+    assert_agrees(broker, sink, recs)
+    await p.stop()
+
+
 async def test_state_written_by_a_newer_generation_is_left_alone() -> None:
     recs = stream(5, 1500)
     broker, sink = MemoryBroker(), MemorySink()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import signal
 import subprocess
@@ -46,21 +47,22 @@ async def test_a_kill_between_the_kafka_commit_and_the_redis_write_is_repaired(
     await harness.wait_processed()
     assert first.stop() == 0, first.log_tail()
     await harness.produce(events[held_back:], produced)
-    # Its first flush writes the restored campaigns again; the second, with the new records,
-    # pauses between its Kafka commit and its Redis write. Flushes come only on catching up.
+    # Every flush of the new records pauses 10 s between its Kafka commit and its Redis write
+    # (one or more flushes: the restored partitions catch up one fetch at a time). Once the
+    # group committed every record, the last flush is in its pause: kill it there.
     paused = harness.start_worker(
-        KPI_TEST_FAULT_DELAYS="committed=300/2", KPI_FLUSH_INTERVAL_S="60"
+        KPI_TEST_FAULT_DELAYS="committed=10/1", KPI_FLUSH_INTERVAL_S="60"
     )
-    await paused.wait_logged("fault point committed: pausing", timeout_s=90)
-    done, total = await harness.processed()
-    assert done == total, "the paused flush did not hold the last records"
+    await harness.wait_processed(timeout_s=120)
     in_kafka = await harness.kpi_topic_values()
     missed = differences(
         {key: value["kpis"] for key, value in in_kafka.items()},
         await harness.redis_values(in_kafka),
     )
-    assert missed, "Redis already holds the paused flush: the kill would hit nothing"
     paused.stop(signal.SIGKILL)
+    moments = re.findall(r"fault point committed: (pausing|resumed)", paused.log())
+    assert moments[-1:] == ["pausing"], "the kill came after the last Redis write"
+    assert missed, "Redis already holds the paused flush: the kill would hit nothing"
 
     harness.start_worker()  # no new input: only the restored state can repair Redis
     expected, _ = replay_expected(records)
