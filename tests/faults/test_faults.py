@@ -37,20 +37,20 @@ from .scenario import MOMENTS, RunResult, Scenario, ScenarioConfig
 CHAOS = os.environ.get("KPI_CHAOS") == "1"
 
 QUICK = {
-    "kills-2": ScenarioConfig(name="", workers=2, kills=5, size=60_000, rate=1500,
+    "kills-2": ScenarioConfig(name="", workers=2, kills=5, size=35_000, rate=1500,
                               first_fault_s=3, fault_gap_s=(1.0, 2.0)),
-    "kills-3": ScenarioConfig(name="", workers=3, kills=4, size=60_000, rate=1500,
+    "kills-3": ScenarioConfig(name="", workers=3, kills=4, size=35_000, rate=1500,
                               first_fault_s=3, fault_gap_s=(1.0, 2.0)),
     "zombie": ScenarioConfig(name="", workers=2, kills=0, freezes=2, freeze_s=9.0,
-                             size=50_000, rate=1500, first_fault_s=3, fault_gap_s=(1.0, 2.0)),
+                             size=40_000, rate=1500, first_fault_s=3, fault_gap_s=(1.0, 2.0)),
     "brokers": ScenarioConfig(name="", workers=2, kills=0, kafka_nodes=3, broker_kills=2,
-                              broker_down_s=6.0, size=40_000, rate=1500, first_fault_s=4,
+                              broker_down_s=6.0, size=30_000, rate=1500, first_fault_s=4,
                               fault_gap_s=(2.0, 3.0)),
     "redis": ScenarioConfig(name="", workers=2, kills=0, redis_faults=("flush", "restart"),
-                            size=30_000, rate=2000, first_fault_s=4, fault_gap_s=(2.0, 3.0)),
+                            size=20_000, rate=2000, first_fault_s=4, fault_gap_s=(2.0, 3.0)),
     "kafka-outage": ScenarioConfig(name="", workers=1, kills=0, kafka_nodes=1,
                                    kafka_outage_s=14.0, transaction_timeout_s=6.0,
-                                   size=30_000, rate=1500, first_fault_s=5),
+                                   size=20_000, rate=1500, first_fault_s=5),
 }
 LONG = {
     "kills-2": ScenarioConfig(name="", workers=2, kills=14),

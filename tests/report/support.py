@@ -21,7 +21,7 @@ from streams.sinks.redis import RedisSink
 REPORT_DB = 12
 # A fixed launch in the past: the same records, hence the same KPI sets, on every run.
 LAUNCH = "2025-03-03T08:00:00Z"
-SIM = SimConfig(seed=14, campaigns=3, influencers=5, max_tier="micro", days=2.0,
+SIM = SimConfig(seed=14, campaigns=3, influencers=5, max_tier="nano", days=2.0,
                 start_us=codec.parse_time(LAUNCH))
 
 
