@@ -53,8 +53,9 @@ QUICK = {
                                    size=20_000, rate=1500, first_fault_s=5),
 }
 LONG = {
-    "kills-2": ScenarioConfig(name="", workers=2, kills=14),
-    "kills-3": ScenarioConfig(name="", workers=3, kills=14),
+    # Gaps of 5-11 s: 14 kills (some waiting for their moment) fit in the 190 s of input.
+    "kills-2": ScenarioConfig(name="", workers=2, kills=14, fault_gap_s=(5.0, 11.0)),
+    "kills-3": ScenarioConfig(name="", workers=3, kills=14, fault_gap_s=(5.0, 11.0)),
     "zombie": ScenarioConfig(name="", workers=2, kills=0, freezes=3, freeze_s=20.0,
                              session_timeout_s=10.0),
     "brokers": ScenarioConfig(name="", workers=3, kills=2, kafka_nodes=3, broker_kills=4,
