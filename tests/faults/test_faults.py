@@ -108,9 +108,11 @@ async def test_faults_change_no_output(
     assert not result.stalled, f"partitions left unprocessed: {result.stalled}"
     assert result.meta_regressions == []
     assert result.comparison.exact, result.summary()
+    # About 3,000 KPI sets a second are written again on a 2-core machine (README): the bound
+    # leaves half of that, plus the second it takes to notice.
+    bound_s = 10.0 + result.comparison.sets_expected / 2000
     for seconds in result.redis_recovery_s:
-        # About 3,000 KPI sets a second are written again on a 2-core machine (README).
-        assert seconds < 30, "Redis came back to the replay's values within half a minute"
+        assert seconds < bound_s, f"Redis came back to the replay's values within {bound_s:.0f} s"
 
 
 async def test_a_huge_key_is_dead_lettered_within_its_flush(
