@@ -401,22 +401,33 @@ def parse_update(raw: str | bytes) -> Update | None:
     return Update(cid, tuple(key for key in keys if isinstance(key, str)))
 
 
-async def read_keys(client: Redis, parts: Sequence[KeyParts]) -> list[StoredKpis | None]:
-    """The KPI sets these keys name (one round trip), None where a key is absent."""
+async def read_keys(
+    client: Redis, campaign_id: str, parts: Sequence[KeyParts]
+) -> tuple[list[StoredKpis | None], tuple[list[Alert], int] | None]:
+    """One campaign's KPI sets of these keys (None where absent) and alerts if they are named.
+
+    One transaction: the worker writes a campaign's sets and alerts in one script call, so the
+    figures and the alerts read here are of the same flush (an alert never counts clicks the
+    table does not show yet). The keys share the campaign's hash slot, a Cluster included.
+    """
     wanted = [p for p in parts if not p.is_alerts]
-    if not wanted:
-        return []
-    pipe = client.pipeline(transaction=False)
+    with_alerts = any(p.is_alerts for p in parts)
+    if not wanted and not with_alerts:
+        return [], None
+    pipe = client.pipeline(transaction=True)
     for p in wanted:
         pipe.hgetall(p.key)
+    if with_alerts:
+        pipe.hgetall(alerts_key(campaign_id))
     replies: list[Mapping[Any, Any]] = await pipe.execute()
-    return [
+    stored = [
         stored_from_fields(
             p.key, fields, campaign_id=p.campaign_id, scope=str(p.scope),
             scope_id=str(p.scope_id), window=str(p.window),
         ) if fields else None
-        for p, fields in zip(wanted, replies, strict=True)
+        for p, fields in zip(wanted, replies, strict=False)
     ]
+    return stored, _alerts_from(campaign_id, replies[-1]) if with_alerts else None
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ from streams.kpi_view import (
     KeyParts,
     parse_key,
     parse_update,
-    read_alerts,
     read_keys,
 )
 from streams.web.definitions import Definitions
@@ -403,12 +402,14 @@ class LiveHub:
             if not p.is_alerts and (p.window == Window.ALL or p.scope == Scope.CAMPAIGN)
         ]
         changed_starts: dict[str, list[int]] = {}
-        for p, stored in zip(wanted, await read_keys(self._client, wanted), strict=True):
+        alerts_parts = [p for p in parts if p.is_alerts][:1]
+        stored_sets, alerts = await read_keys(self._client, cid, wanted + alerts_parts)
+        for p, stored in zip(wanted, stored_sets, strict=True):
             what = state.apply(p, stored)
             if what in CHART_WINDOWS and p.start is not None:
                 changed_starts.setdefault(what, []).append(p.start)
-        if any(p.is_alerts for p in parts):
-            state.alerts, state.unreadable_alerts = await read_alerts(self._client, cid)
+        if alerts is not None:
+            state.alerts, state.unreadable_alerts = alerts
         state.prune(self._web)
         if not watched.viewers:
             return

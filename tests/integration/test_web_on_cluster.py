@@ -11,7 +11,15 @@ from streams.config import Settings
 from streams.web.server import start_web_view
 from streams.web.settings import WebSettings
 
-from ..web.support import Campaign, kpi_sets_of, next_event, sse_events, write_sets
+from ..web.support import (
+    Campaign,
+    alert_record,
+    kpi_sets_of,
+    next_event,
+    publish_alert,
+    sse_events,
+    write_sets,
+)
 from .redis_cluster import PrivateRedisCluster
 
 
@@ -60,6 +68,13 @@ async def test_web_view_on_a_cluster_serves_pages_and_pushes_updates(
             kind, update = await next_event(page, 5)
             assert kind == "update"
             assert "4,321" in str(update["sections"]), update
+            # The figures and the alerts are read in one transaction, in the campaign's slot.
+            field_name, value = alert_record(campaign.campaign_id)
+            await publish_alert(redis_cluster.url, campaign.campaign_id, field_name, value,
+                                cluster=True)
+            kind, update = await next_event(page, 5)
+            assert kind == "update"
+            assert "come from bots" in str(update["sections"]), update
             await page.aclose()
     finally:
         await view.stop()

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import redis.asyncio as aioredis
 
 from streams import codec
 from streams.config import Settings
+from streams.connections import redis_client
 from streams.domain.engine import Engine, KpiSet
 from streams.domain.vocabulary import Topic
 from streams.kpi_view import alerts_key
@@ -171,9 +171,11 @@ def alert_record(
     return f"{rule}|{scope}|{scope_id}", codec.dumps(value)
 
 
-async def publish_alert(redis_url: str, campaign_id: str, field_name: str, value: bytes) -> None:
+async def publish_alert(
+    redis_url: str, campaign_id: str, field_name: str, value: bytes, *, cluster: bool = False
+) -> None:
     """Write an alert and announce it as the worker will (kpi:updates lists the alerts key)."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_client(replace(Settings(), redis_url=redis_url, redis_cluster=cluster))
     try:
         key = alerts_key(campaign_id)
         await client.hset(key, field_name, value)
