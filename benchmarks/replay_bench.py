@@ -8,8 +8,8 @@
    ``orjson.loads`` of each line, and of each line plus its inner ``value`` string (the two
    parses a replay cannot avoid). Best of ``--repeat`` runs.
 2. Memory per KPI set, with tracemalloc: one ``Aggregate`` (counts only; exact reach of 10
-   and of 256 viewers; a HyperLogLog sketch past the exact limit), with the size of its
-   journal cell on the state topic; then a journaled engine holding C campaigns with a day
+   and of 256 viewers; HyperLogLog sketches past the exact limit, sparse and dense), with its
+   journal cell's size on the state topic; then a journaled engine holding C campaigns with a day
    of 1-minute windows (10 interactions a minute), once with a small audience (every reach
    exact) and once with a large one (hour, day and ``all`` windows become sketches).
 """
@@ -126,7 +126,9 @@ def aggregate_sizes() -> None:
         ("counts only (1m windows: no reach)", 0),
         ("exact reach, 10 viewers", 10),
         (f"exact reach, {EXACT_LIMIT} viewers (the limit)", EXACT_LIMIT),
-        (f"HyperLogLog ({EXACT_LIMIT + 1}+ viewers)", EXACT_LIMIT + 1),
+        (f"sparse sketch ({EXACT_LIMIT + 1} viewers)", EXACT_LIMIT + 1),
+        ("sparse sketch (2,000 viewers)", 2_000),
+        ("dense sketch (10,000 viewers)", 10_000),
     ]
     for name, viewers in cases:
         size, built = traced(make(viewers))
@@ -195,7 +197,7 @@ def engine_sizes(campaigns: int) -> None:
             1
             for s in built.campaigns.values()
             for agg in s.sets.values()
-            if isinstance(agg.reach, Reach) and agg.reach.to_bytes()[:1] == b"S"
+            if isinstance(agg.reach, Reach) and agg.reach.to_bytes()[:1] != b"E"  # sparse or dense
         )
         per_minute = size / (campaigns * DAY_S // 60)
         print(

@@ -11,7 +11,8 @@ stays proportional to the live state.
 Format. Keys are text with ``|`` as separator (ids cannot contain it, contract 1.8). A value
 is one format byte (:data:`FORMAT`) and the cell's JSON; ``None`` is a tombstone. Cells
 written by the release before versioning (format 1) start with ``{`` or ``[`` and are still
-read; a format this release does not know is refused with :class:`NewerFormatError`. A value
+read, as are format 2 cells (dense reach sketches only); a format this release does not know
+is refused with :class:`NewerFormatError`. A value
 larger than :data:`MAX_CELL_BYTES` is split into parts (keys ``#|<i>|<key>``) that the
 reader joins again, so no record exceeds the broker's limit.
 """
@@ -43,8 +44,10 @@ from streams.domain.reach import Reach
 from streams.domain.rules import REPEAT_CLICK_US, Rules
 from streams.domain.vocabulary import Group, Scope, Source, Topic, Window
 
-FORMAT: Final = 2
-"""The cell format this release writes."""
+FORMAT: Final = 3
+"""The cell format this release writes (3: reach sketches may be sparse, tag ``P``)."""
+_READ_FORMATS: Final = frozenset({2, FORMAT})
+"""Formats read besides format 1: format 2 differs only in holding dense sketches alone."""
 MAX_CELL_BYTES: Final = 256 * 1024
 """Largest value written as one record; larger ones are split (brokers default to 1 MiB)."""
 
@@ -88,8 +91,8 @@ def decode(raw: bytes) -> tuple[int, Any]:
     """``(format, value)`` of a stored cell; NewerFormatError for an unknown format."""
     if raw[:1] in (b"{", b"["):
         return 1, codec.loads(raw)
-    if raw[:1] == bytes((FORMAT,)):
-        return FORMAT, codec.loads(raw[1:])
+    if raw[0] in _READ_FORMATS:
+        return raw[0], codec.loads(raw[1:])
     raise NewerFormatError(
         f"a state cell has format {raw[0]}, newer than format {FORMAT} that this release "
         "reads: run the release that wrote it (or a newer one), or start from an empty "

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import struct
 from collections.abc import Iterable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.domain.reach import Reach
+from streams.domain.reach import EXACT_LIMIT, RANK_BITS, REGISTERS, SPARSE_LIMIT, Reach
 from streams.domain.rules import Rules
 
 viewer_hash = Rules().viewer_hash
@@ -21,6 +23,12 @@ audiences = st.one_of(
         lambda seed, n: [f"{seed}-{i}" for i in range(n)],
         st.integers(0, 10**6),
         st.integers(0, 700),
+    ),
+    # Past SPARSE_LIMIT non-zero registers (about 4,700 viewers): dense registers.
+    st.builds(
+        lambda seed, n: [f"{seed}+{i}" for i in range(n)],
+        st.integers(0, 10**6),
+        st.sampled_from([3_000, 6_000]),
     ),
 )
 
@@ -127,3 +135,59 @@ def test_a_pseudonym_key_changes_hashes_not_counts(ids: list[str], key: bytes) -
     for viewer in ids:
         reach.add(keyed(viewer))
     assert reach.estimate() == reach_of(ids).estimate() == len(set(ids))
+
+
+def registers_of(ids: Iterable[str]) -> bytes:
+    """HyperLogLog registers computed directly from the hashes: the reference for both forms."""
+    registers = bytearray(REGISTERS)
+    for viewer in ids:
+        hashed = viewer_hash(viewer)
+        index = hashed >> RANK_BITS
+        rest = hashed & ((1 << RANK_BITS) - 1)
+        registers[index] = max(registers[index], RANK_BITS - rest.bit_length() + 1)
+    return bytes(registers)
+
+
+@pytest.mark.parametrize("n", [EXACT_LIMIT + 1, 1_000, 4_000, 4_800, 6_000, 20_000])
+def test_sparse_and_dense_registers_are_the_reference_registers(n: int) -> None:
+    ids = [f"v{n}-{i}" for i in range(n)]
+    reach = reach_of(ids)
+    reference = Reach.from_bytes(b"S" + registers_of(ids))
+    assert reach == reference
+    assert reach.estimate() == reference.estimate()
+    non_zero = sum(1 for register in registers_of(ids) if register)
+    sparse = non_zero <= SPARSE_LIMIT
+    assert reach.to_bytes()[:1] == (b"P" if sparse else b"S"), (n, non_zero)
+    # Sparse cells are 4 bytes a register set, smaller than the 16 KiB of dense registers.
+    assert len(reach.to_bytes()) == (1 + 4 * non_zero if sparse else 1 + REGISTERS)
+
+
+@settings(max_examples=10, deadline=None)
+@given(audiences, st.randoms(use_true_random=False))
+def test_the_form_depends_on_the_audience_not_on_the_order(
+    ids: list[str], shuffler: random.Random
+) -> None:
+    shuffled = list(ids)
+    shuffler.shuffle(shuffled)
+    assert reach_of(shuffled).to_bytes() == reach_of(ids).to_bytes()
+
+
+def test_dense_cells_of_earlier_releases_are_read_sparse_when_few_registers_are_set() -> None:
+    ids = [f"old-{i}" for i in range(600)]
+    earlier_cell = b"S" + registers_of(ids)
+    back = Reach.from_bytes(earlier_cell)
+    assert back == reach_of(ids)
+    assert back.to_bytes()[:1] == b"P"
+    back.add(viewer_hash("one more"))
+    assert back == reach_of([*ids, "one more"])
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [b"P" + bytes(3), b"P" + struct.pack(">I", REGISTERS << 6 | 1),
+     b"P" + struct.pack(">I", 5 << 6), b"P" + struct.pack(">II", 5 << 6 | 1, 5 << 6 | 2),
+     b"S" + bytes(REGISTERS - 1), b"S" + bytes([RANK_BITS + 2]) * REGISTERS, b"Q"],
+)
+def test_a_damaged_cell_is_refused(cell: bytes) -> None:
+    with pytest.raises(ValueError, match="not a serialised reach count"):
+        Reach.from_bytes(cell)

@@ -7,13 +7,18 @@ the changed KPI sets, write the journal's cells.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import struct
+from collections.abc import Callable
 
 import pytest
 
+from streams import codec
 from streams.domain.engine import Engine
 from streams.domain.events import AnyEvent, Interaction
+from streams.domain.reach import REGISTERS
 from streams.domain.vocabulary import Topic
 from streams.journal import MAX_CELL_BYTES, Journal, Meta, NewerFormatError
 
@@ -306,12 +311,70 @@ def test_a_cell_of_an_unknown_newer_format_is_refused() -> None:
     worker = Worker()
     worker.apply(stream(7, 50))
     worker.flush()
-    assert all(value[:1] == b"\x02" for value in worker.store.values())  # format 2 today
+    assert all(value[:1] == b"\x03" for value in worker.store.values())  # format 3 today
     key = sorted(worker.store)[len(worker.store) // 2]
     newer = dict(worker.store)
-    newer[key] = b"\x03" + worker.store[key][1:]
+    newer[key] = b"\x04" + worker.store[key][1:]
     with pytest.raises(NewerFormatError):
         Journal.restore(worker.rules, newer, PARTITION)
+
+
+def _map_sketches(value: object, change: Callable[[bytes], bytes]) -> object:
+    """A cell's JSON with each serialised reach count (field ``r``) passed through change."""
+    if isinstance(value, dict):
+        out = {key: _map_sketches(item, change) for key, item in value.items()}
+        reach = out.get("r")
+        if isinstance(reach, str):
+            out["r"] = base64.b64encode(change(base64.b64decode(reach))).decode()
+        return out
+    if isinstance(value, list):
+        return [_map_sketches(item, change) for item in value]
+    return value
+
+
+def _dense(serialised: bytes) -> bytes:
+    """A reach count as format 2 wrote it: a sketch as its dense registers (tag ``S``)."""
+    if serialised[:1] != b"P":
+        return serialised
+    registers = bytearray(REGISTERS)
+    for (entry,) in struct.iter_unpack(">I", serialised[1:]):
+        registers[entry >> 6] = entry & 63
+    return b"S" + bytes(registers)
+
+
+def _reach_tags(store: dict[str, bytes]) -> set[bytes]:
+    tags: set[bytes] = set()
+
+    def note(serialised: bytes) -> bytes:
+        tags.add(serialised[:1])
+        return serialised
+
+    for value in store.values():
+        _map_sketches(codec.loads(value[1:]), note)
+    return tags
+
+
+def test_cells_of_format_2_with_dense_sketches_restore_the_same_state() -> None:
+    worker = Worker()
+    _hours_of_viewers(worker, range(3))  # 900 viewers: hour and all sets hold sketches
+    assert b"P" in _reach_tags(worker.store)
+    earlier = {
+        key: b"\x02" + codec.dumps(_map_sketches(codec.loads(value[1:]), _dense))
+        for key, value in worker.store.items()
+    }
+    assert b"S" in _reach_tags(earlier)
+    assert b"P" not in _reach_tags(earlier)
+    _, from_earlier, _ = Journal.restore(worker.rules, earlier, PARTITION)
+    assert by_key(from_earlier.all_sets()) == by_key(worker.engine.all_sets())
+    # Continuing on the restored state counts as continuing on the original one.
+    more = _state_after(*(
+        interaction(at(T0, 4 * 60 * MINUTE + i * 100_000), action="impression",
+                    viewer_id=f"late-viewer-{i}")
+        for i in range(50)
+    ))
+    apply_all(from_earlier, more)
+    worker.apply(more)
+    assert by_key(from_earlier.all_sets()) == by_key(worker.engine.all_sets())
 
 
 def test_flushing_nothing_writes_only_the_meta_cell() -> None:

@@ -198,7 +198,7 @@ def test_the_first_flush_rewrites_the_state_in_the_current_format() -> None:
         else:
             store[key] = value
     assert not journal.rewrite_pending
-    assert all(value[:1] == b"\x02" for value in store.values())  # no format-1 cell is left
+    assert all(value[:1] == b"\x03" for value in store.values())  # no format-1 cell is left
     _, again, _ = Journal.restore(Settings().rules(), store, PARTITION)
     assert {s.key: s.kpis for s in again.all_sets()} == {s.key: s.kpis for s in
                                                           engine.all_sets()}
