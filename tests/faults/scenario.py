@@ -330,7 +330,15 @@ class Scenario:
         self.redis = PrivateRedis(directory / "redis") if config.redis_faults else None
         bootstrap = self.cluster.bootstrap if self.cluster else kafka_bootstrap
         url = self.redis.url if self.redis else redis_url
-        self.harness = Harness(config.name, bootstrap, url, directory)
+        # On three brokers every topic is replicated, the input topics too (created by the
+        # harness's settings before the workers start): a broker killed must not be a
+        # partition's only copy, or its restart can take a retried send twice (seen: a
+        # record written twice with one producer sequence, across the restart of an RF 1 leader).
+        replicated = (
+            {"KPI_REPLICATION_FACTOR": "3", "KPI_MIN_INSYNC_REPLICAS": "2"}
+            if config.kafka_nodes == 3 else {}
+        )
+        self.harness = Harness(config.name, bootstrap, url, directory, extra_env=replicated)
         self.rng = random.Random(config.fault_seed)
         self.slots: list[WorkerProcess] = []
         self.incarnations: list[int] = []
@@ -358,9 +366,6 @@ class Scenario:
         }
         if c.aim_kills and c.kills:
             env["KPI_TEST_FAULT_DELAYS"] = "fetched=0.4/4,mid_flush=0.4/3,committed=0.4/3"
-        if c.kafka_nodes == 3:
-            env["KPI_REPLICATION_FACTOR"] = "3"
-            env["KPI_MIN_INSYNC_REPLICAS"] = "2"
         return env
 
     def log(self, message: str) -> None:
