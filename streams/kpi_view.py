@@ -402,20 +402,18 @@ def parse_update(raw: str | bytes) -> Update | None:
 
 
 async def read_keys(
-    client: Redis, campaign_id: str, parts: Sequence[KeyParts]
+    client: Redis, campaign_id: str, parts: Sequence[KeyParts], *, with_alerts: bool
 ) -> tuple[list[StoredKpis | None], tuple[list[Alert], int] | None]:
-    """One campaign's KPI sets of these keys (None where absent) and alerts if they are named.
+    """One campaign's KPI sets of these keys (None where absent), and its alerts if asked.
 
     One transaction: the worker writes a campaign's sets and alerts in one script call, so the
     figures and the alerts read here are of the same flush (an alert never counts clicks the
     table does not show yet). The keys share the campaign's hash slot, a Cluster included.
     """
-    wanted = [p for p in parts if not p.is_alerts]
-    with_alerts = any(p.is_alerts for p in parts)
-    if not wanted and not with_alerts:
+    if not parts and not with_alerts:
         return [], None
     pipe = client.pipeline(transaction=True)
-    for p in wanted:
+    for p in parts:
         pipe.hgetall(p.key)
     if with_alerts:
         pipe.hgetall(alerts_key(campaign_id))
@@ -425,7 +423,7 @@ async def read_keys(
             p.key, fields, campaign_id=p.campaign_id, scope=str(p.scope),
             scope_id=str(p.scope_id), window=str(p.window),
         ) if fields else None
-        for p, fields in zip(wanted, replies, strict=False)
+        for p, fields in zip(parts, replies[: len(parts)], strict=True)
     ]
     return stored, _alerts_from(campaign_id, replies[-1]) if with_alerts else None
 

@@ -170,10 +170,13 @@ class Reach:
         return reach
 
     def __eq__(self, other: object) -> bool:
-        """Equal when both hold the same exact set or the same registers."""
+        """Equal when both hold the same exact set or the same registers.
+
+        The form follows from the content alone, so equal content serialises alike.
+        """
         if not isinstance(other, Reach):
             return NotImplemented
-        return self._exact == other._exact and self.to_bytes() == other.to_bytes()
+        return self.to_bytes() == other.to_bytes()
 
     __hash__ = None  # type: ignore[assignment]
 

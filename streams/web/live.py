@@ -402,8 +402,9 @@ class LiveHub:
             if not p.is_alerts and (p.window == Window.ALL or p.scope == Scope.CAMPAIGN)
         ]
         changed_starts: dict[str, list[int]] = {}
-        alerts_parts = [p for p in parts if p.is_alerts][:1]
-        stored_sets, alerts = await read_keys(self._client, cid, wanted + alerts_parts)
+        stored_sets, alerts = await read_keys(
+            self._client, cid, wanted, with_alerts=any(p.is_alerts for p in parts)
+        )
         for p, stored in zip(wanted, stored_sets, strict=True):
             what = state.apply(p, stored)
             if what in CHART_WINDOWS and p.start is not None:
